@@ -1,0 +1,46 @@
+"""flasklab's Pulumi program: stack config -> settings -> user-data -> server -> outputs."""
+
+import pulumi
+
+from components.student_server import StudentServer, StudentServerArgs
+from flasklab import plan
+from flasklab.pulumi_config import read_stack_config
+from flasklab.render import encode_for_ec2, render_user_data
+from flasklab.settings import ConfigError, load_settings
+
+try:
+    settings = load_settings(read_stack_config(), pulumi.get_stack())
+except ConfigError as error:
+    # Reported without a traceback, before any resource is declared.
+    raise pulumi.RunError(str(error)) from None
+
+user_data, user_data_base64 = encode_for_ec2(render_user_data(settings))
+if not (settings.key_name or settings.ssh_public_key):
+    pulumi.log.warn(
+        "No SSH key: set keyName (an existing EC2 key pair) or sshPublicKey to log in to the server."
+    )
+
+server = StudentServer(
+    plan.resource_name(settings),
+    StudentServerArgs(
+        instance_type=settings.instance_type,
+        user_data=user_data,
+        user_data_base64=user_data_base64,
+        root_volume_gib=settings.root_volume_gib,
+        ingress=plan.ingress_rules(settings),
+        tags=plan.tags(settings),
+        ami_id=settings.ami_id,
+        ami_name_pattern=plan.debian_ami_name_pattern(settings),
+        ami_architecture=plan.architecture(settings.instance_type),
+        key_name=settings.key_name,
+        ssh_public_key=settings.ssh_public_key,
+    ),
+)
+
+pulumi.export("publicIp", server.public_ip)
+pulumi.export("publicDns", server.public_dns)
+pulumi.export("serverName", settings.server_name)
+pulumi.export("url", plan.url(settings))
+pulumi.export("hostsLine", server.public_ip.apply(lambda ip: plan.hosts_line(settings, ip)))
+pulumi.export("sshCommand", server.public_ip.apply(lambda ip: plan.ssh_command(settings, ip)))
+pulumi.export("instanceId", server.instance_id)

@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources of flasklab, one per module."""

@@ -1,0 +1,132 @@
+"""StudentServer: one student's EC2 instance with its security group and SSH key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from flasklab.plan import DEBIAN_AMI_OWNER, IngressRule
+
+
+@dataclass
+class StudentServerArgs:
+    instance_type: str
+    user_data: str | None
+    user_data_base64: str | None
+    root_volume_gib: int
+    ingress: list[IngressRule]
+    tags: dict[str, str]
+    # The image: an explicit AMI id, or the newest Debian image whose name matches.
+    ami_id: str = ""
+    ami_name_pattern: str = ""
+    ami_architecture: str = "x86_64"
+    # SSH: an existing key pair's name, or a public key to create one from.
+    key_name: str = ""
+    ssh_public_key: str = ""
+    description: str = field(default="flasklab student server")
+
+
+class StudentServer(pulumi.ComponentResource):
+    public_ip: pulumi.Output[str]
+    public_dns: pulumi.Output[str]
+    instance_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: StudentServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("flasklab:index:StudentServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.ami_id:
+            ami_id: pulumi.Input[str] = args.ami_id
+        else:
+            ami_id = aws.ec2.get_ami_output(
+                most_recent=True,
+                owners=[DEBIAN_AMI_OWNER],
+                filters=[
+                    aws.ec2.GetAmiFilterArgs(name="name", values=[args.ami_name_pattern]),
+                    aws.ec2.GetAmiFilterArgs(name="architecture", values=[args.ami_architecture]),
+                    aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+                    aws.ec2.GetAmiFilterArgs(name="root-device-type", values=["ebs"]),
+                ],
+                opts=pulumi.InvokeOptions(parent=self),
+            ).id
+
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description=f"{args.description}: SSH and web ports",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=rule.port,
+                    to_port=rule.port,
+                    cidr_blocks=list(rule.ipv4_cidrs),
+                    ipv6_cidr_blocks=list(rule.ipv6_cidrs),
+                    description=rule.description,
+                )
+                for rule in args.ingress
+            ],
+            # apt and pip on first boot need to reach the package servers.
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="-1",
+                    from_port=0,
+                    to_port=0,
+                    cidr_blocks=["0.0.0.0/0"],
+                    ipv6_cidr_blocks=["::/0"],
+                    description="All outbound traffic (packages, pip, git)",
+                )
+            ],
+            tags=args.tags,
+            opts=child,
+        )
+
+        key_name: pulumi.Input[str] | None = args.key_name or None
+        if args.ssh_public_key:
+            key_pair = aws.ec2.KeyPair(
+                f"{name}-key", public_key=args.ssh_public_key, tags=args.tags, opts=child
+            )
+            key_name = key_pair.key_name
+
+        instance = aws.ec2.Instance(
+            f"{name}-instance",
+            ami=ami_id,
+            instance_type=args.instance_type,
+            vpc_security_group_ids=[security_group.id],
+            key_name=key_name,
+            user_data=args.user_data,
+            user_data_base64=args.user_data_base64,
+            # The server is built by cloud-init on first boot only: new user-data
+            # needs a new instance to take effect.
+            user_data_replace_on_change=True,
+            associate_public_ip_address=True,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",  # IMDSv2 only
+                http_put_response_hop_limit=1,
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                encrypted=True,
+                volume_size=args.root_volume_gib,
+                volume_type="gp3",
+                delete_on_termination=True,
+                tags=args.tags,
+            ),
+            tags=args.tags,
+            # A newer Debian image must not replace a running student's server: the AMI
+            # is read once, when the instance is created.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+        )
+
+        self.public_ip = instance.public_ip
+        self.public_dns = instance.public_dns
+        self.instance_id = instance.id
+        self.register_outputs(
+            {
+                "public_ip": self.public_ip,
+                "public_dns": self.public_dns,
+                "instance_id": self.instance_id,
+            }
+        )

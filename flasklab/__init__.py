@@ -1,0 +1,1 @@
+"""flasklab: one ready Flask server per student, rendered as cloud-init user-data."""

@@ -1,0 +1,180 @@
+"""Validated settings -> the files a server gets -> its #cloud-config user-data.
+
+Jinja2 renders each file from the template named after it; the cloud-config itself is
+built as data and dumped with PyYAML, never spliced together as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from flasklab.recipes import BASE_PACKAGES, DEPLOY_SCRIPT, ServerFile
+from flasklab.settings import PROJECT_DIR, Settings
+
+TEMPLATES_DIR = PROJECT_DIR / "templates"
+SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_app"
+# AWS refuses user_data over 16 KB; past this size it is sent gzip-compressed.
+USER_DATA_LIMIT = 16 * 1024
+DEPLOY_COMMAND = DEPLOY_SCRIPT.path
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str
+    content: str
+    mode: str
+    owner: str = "root:root"
+    checker: str | None = None
+
+
+@cache
+def template_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["shell_quote"] = shlex.quote
+    return env
+
+
+def written_by(settings: Settings) -> str:
+    return (
+        f"Written by flasklab for stack {settings.stack} (recipe {settings.recipe.name}); "
+        f"change the stack's config rather than this file."
+    )
+
+
+def _render(server_file: ServerFile, settings: Settings) -> RenderedFile:
+    template = template_environment().get_template(f"{server_file.template}.j2")
+    content = template.render(
+        app=settings.app,
+        recipe=settings.recipe,
+        server_name=settings.server_name,
+        server_names=settings.server_names,
+        written_by=written_by(settings),
+    )
+    return RenderedFile(
+        path=server_file.path.format(app=settings.app.name),
+        content=content,
+        mode=server_file.mode,
+        checker=server_file.checker,
+    )
+
+
+def sample_app_files(settings: Settings) -> list[RenderedFile]:
+    """The sample Flask app, shipped as it is in flasklab/sample_app/."""
+    owner = f"{settings.app.user}:{settings.app.user}"
+    return [
+        RenderedFile(
+            path=f"{settings.app.dir}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}",
+            content=source.read_text(),
+            mode="0644",
+            owner=owner,
+        )
+        for source in sorted(SAMPLE_APP_DIR.rglob("*"))
+        if source.is_file() and "__pycache__" not in source.parts
+    ]
+
+
+def render_files(settings: Settings) -> list[RenderedFile]:
+    """Every file cloud-init writes on the server, in the order it writes them."""
+    files = [_render(server_file, settings) for server_file in settings.recipe.files]
+    files.append(_render(DEPLOY_SCRIPT, settings))
+    if not settings.app.repo:
+        files += sample_app_files(settings)
+    return files
+
+
+def packages(settings: Settings) -> list[str]:
+    extra = ("git",) if settings.app.repo else ()
+    return sorted({*BASE_PACKAGES, *settings.recipe.packages, *extra})
+
+
+def build_cloud_config(settings: Settings) -> dict:
+    """The #cloud-config document as data."""
+    app = settings.app
+    return {
+        "package_update": True,
+        # Upgrading every package on first boot doubles the time to a working server;
+        # Debian's unattended-upgrades applies security updates afterwards.
+        "package_upgrade": False,
+        "packages": packages(settings),
+        "users": [
+            # Keep the image's login user (admin on Debian's AMIs).
+            "default",
+            {
+                "name": app.user,
+                "system": True,
+                "no_create_home": True,
+                "homedir": app.dir,
+                "shell": "/usr/sbin/nologin",
+            },
+        ],
+        "write_files": [
+            {
+                "path": rendered.path,
+                "content": rendered.content,
+                "owner": rendered.owner,
+                "permissions": rendered.mode,
+                # Written after packages are installed and users exist, so owners
+                # resolve and package installs never meet half-configured files.
+                "defer": True,
+            }
+            for rendered in render_files(settings)
+        ],
+        "runcmd": [[DEPLOY_COMMAND]],
+    }
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Writes multi-line strings as YAML literal blocks, so the user-data stays readable."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _represent_str)
+
+
+def render_user_data(settings: Settings) -> str:
+    """The complete user-data text: '#cloud-config' and the YAML document."""
+    body = yaml.dump(
+        build_cloud_config(settings),
+        Dumper=_LiteralDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=10_000,
+    )
+    return f"#cloud-config\n# {written_by(settings)}\n{body}"
+
+
+def encode_for_ec2(user_data: str) -> tuple[str | None, str | None]:
+    """(user_data, user_data_base64) for aws.ec2.Instance: plain text when it fits AWS's
+    16 KB limit, else gzip (which cloud-init unpacks) in base64. mtime=0 keeps the bytes,
+    and so the instance, stable across runs."""
+    raw = user_data.encode()
+    if len(raw) <= USER_DATA_LIMIT:
+        return user_data, None
+    packed = base64.b64encode(gzip.compress(raw, mtime=0)).decode()
+    if len(packed) > USER_DATA_LIMIT:
+        raise ValueError(
+            f"the user-data is {len(raw)} bytes ({len(packed)} compressed, in base64): over "
+            f"AWS's 16 KB limit even compressed. Deploy the app from a git repository (appRepo) "
+            f"instead of shipping large files in the user-data."
+        )
+    return None, packed

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up a Debian machine (scripts/setup.sh) and runs every test, including the
+# rehearsals that boot each example stack in a Debian container.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,101 @@
+"""Shared fixtures: settings of the example stacks, and the real Pulumi program run
+under Pulumi's mocks (no CLI, no AWS account)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import yaml
+
+from flasklab.settings import PROJECT_DIR
+from flasklab.stacks import STACKS_DIR, stack_names
+
+EXAMPLE_STACKS = stack_names()
+FAKE_AMI = "ami-0fedcba9876543210"
+FAKE_IP = "198.51.100.23"
+
+
+@dataclass
+class ProgramRun:
+    """What one run of __main__.py under mocks declared."""
+
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == type_]
+
+    def one(self, type_: str) -> dict[str, Any]:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+        return found[0]
+
+
+def _mocks(run: ProgramRun):
+    import pulumi
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+            state = dict(args.inputs)
+            if args.typ == "aws:ec2/instance:Instance":
+                state.update(
+                    publicIp=FAKE_IP, publicDns=f"ec2-{FAKE_IP.replace('.', '-')}.compute.amazonaws.com"
+                )
+            if args.typ == "aws:ec2/keyPair:KeyPair":
+                state.setdefault("keyName", f"{args.name}-1234")
+            run.resources.append({"type": args.typ, "name": args.name, "inputs": dict(args.inputs)})
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs):
+            run.calls.append({"token": args.token, "args": dict(args.args)})
+            if args.token == "aws:ec2/getAmi:getAmi":
+                return {"id": FAKE_AMI, "name": "debian-13-amd64-20261101-2000", "architecture": "x86_64"}
+            raise NotImplementedError(args.token)
+
+    return Mocks()
+
+
+def stack_file_config(stack: str) -> dict[str, str]:
+    """A stack file's config as Pulumi hands it to the program: strings, JSON for lists."""
+    document = yaml.safe_load((STACKS_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in (document.get("config") or {}).items()
+    }
+
+
+@pytest.fixture
+def run_program(monkeypatch):
+    """run_program(stack, **overrides) runs __main__.py under mocks and resolves its outputs."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+    from pulumi.runtime.sync_await import _sync_await
+
+    def run(stack: str, secret_keys: tuple[str, ...] = (), **overrides: Any) -> ProgramRun:
+        result = ProgramRun()
+        run.runs.append(result)
+        config = stack_file_config(stack) if stack in EXAMPLE_STACKS else {}
+        for key, value in overrides.items():
+            config[f"flasklab:{key}"] = value if isinstance(value, str) else json.dumps(value)
+        monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+        pulumi.runtime.set_mocks(_mocks(result), project="flasklab", stack=stack, preview=False)
+        runtime_config.set_all_config(config, [f"flasklab:{key}" for key in secret_keys])
+        exported: dict[str, Any] = {}
+        monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+        monkeypatch.syspath_prepend(str(PROJECT_DIR))
+        runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+        for name, value in exported.items():
+            output = pulumi.Output.from_input(value)
+            result.outputs[name] = _sync_await(output.future())
+            if _sync_await(output.is_secret()):
+                result.secret_outputs.add(name)
+        return result
+
+    run.runs = []  # every ProgramRun, also of programs that raised
+    return run

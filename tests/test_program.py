@@ -1,0 +1,165 @@
+"""The real Pulumi program (__main__.py) under Pulumi's mocks, for every example stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from flasklab import plan
+from flasklab.render import render_user_data
+from flasklab.stacks import load_stack
+from tests.conftest import EXAMPLE_STACKS, FAKE_AMI, FAKE_IP
+
+INSTANCE = "aws:ec2/instance:Instance"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+KEY_PAIR = "aws:ec2/keyPair:KeyPair"
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stack):
+    settings = load_stack(stack)
+    run = run_program(stack)
+    instance = run.one(INSTANCE)["inputs"]
+
+    assert instance["instanceType"] == settings.instance_type
+    assert instance["ami"] == FAKE_AMI
+    assert instance["userData"] == render_user_data(settings)
+    assert instance["userDataReplaceOnChange"] is True
+    assert instance["metadataOptions"]["httpTokens"] == "required"
+    assert instance["rootBlockDevice"]["encrypted"] is True
+    assert instance["rootBlockDevice"]["volumeSize"] == settings.root_volume_gib
+    assert instance["tags"] == {
+        "Name": f"flasklab-{stack}",
+        "stack": stack,
+        "course": settings.course,
+        "managed-by": "flasklab",
+    }
+    assert instance["vpcSecurityGroupIds"] == [f"flasklab-{stack}-sg-id"]
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_ami_is_the_newest_official_debian_of_the_release(run_program, stack):
+    settings = load_stack(stack)
+    run = run_program(stack)
+    [lookup] = [c for c in run.calls if c["token"] == "aws:ec2/getAmi:getAmi"]
+    args = lookup["args"]
+    assert args["mostRecent"] is True
+    assert args["owners"] == ["136693071363"]
+    filters = {f["name"]: f["values"] for f in args["filters"]}
+    assert filters["name"] == [f"debian-{settings.debian_release}-amd64-*"]
+    assert filters["architecture"] == ["x86_64"]
+
+
+def test_explicit_ami_skips_the_lookup(run_program):
+    run = run_program("dev", amiId="ami-0123456789abcdef0")
+    assert run.one(INSTANCE)["inputs"]["ami"] == "ami-0123456789abcdef0"
+    assert not [c for c in run.calls if c["token"] == "aws:ec2/getAmi:getAmi"]
+
+
+def test_graviton_instance_type_looks_up_arm64_debian(run_program):
+    run = run_program("dev", instanceType="t4g.small", debianRelease="12")
+    [lookup] = run.calls
+    filters = {f["name"]: f["values"] for f in lookup["args"]["filters"]}
+    assert filters == {
+        "name": ["debian-12-arm64-*"],
+        "architecture": ["arm64"],
+        "virtualization-type": ["hvm"],
+        "root-device-type": ["ebs"],
+    }
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_security_group_has_one_described_rule_per_open_port(run_program, stack):
+    settings = load_stack(stack)
+    group = run_program(stack).one(SECURITY_GROUP)["inputs"]
+    rules = {rule["fromPort"]: rule for rule in group["ingress"]}
+    assert sorted(rules) == sorted(settings.open_ports)
+    for port, rule in rules.items():
+        assert rule["toPort"] == port
+        assert rule["protocol"] == "tcp"
+        assert rule["description"]
+        expected = settings.ssh_cidrs if port == 22 else settings.web_cidrs
+        assert rule["cidrBlocks"] == list(expected)
+
+
+def test_default_stack_opens_tutorial_001s_ports_to_everyone(run_program):
+    group = run_program("dev").one(SECURITY_GROUP)["inputs"]
+    assert [(r["fromPort"], r["cidrBlocks"]) for r in group["ingress"]] == [
+        (22, ["0.0.0.0/0"]),
+        (80, ["0.0.0.0/0"]),
+        (443, ["0.0.0.0/0"]),
+        (5000, ["0.0.0.0/0"]),
+    ]
+    assert [r["description"] for r in group["ingress"]] == [
+        "SSH from 0.0.0.0/0",
+        "HTTP (web server) from 0.0.0.0/0",
+        "HTTPS (web server) from 0.0.0.0/0",
+        "Flask development server (tutorial 001) from 0.0.0.0/0",
+    ]
+
+
+def test_ssh_and_web_sources_are_separate_and_ipv6_goes_to_ipv6_blocks(run_program):
+    group = run_program(
+        "dev", openPorts=[22, 80], sshCidrs=["203.0.113.7/32"], webCidrs=["0.0.0.0/0", "::/0"]
+    ).one(SECURITY_GROUP)["inputs"]
+    ssh, http = group["ingress"]
+    assert (ssh["cidrBlocks"], ssh.get("ipv6CidrBlocks", [])) == (["203.0.113.7/32"], [])
+    assert (http["cidrBlocks"], http["ipv6CidrBlocks"]) == (["0.0.0.0/0"], ["::/0"])
+
+
+def test_public_key_creates_a_key_pair_used_by_the_instance(run_program):
+    run = run_program("ana-bookworm")
+    key_pair = run.one(KEY_PAIR)
+    assert key_pair["inputs"]["publicKey"] == load_stack("ana-bookworm").ssh_public_key
+    assert run.one(INSTANCE)["inputs"]["keyName"] == "flasklab-ana-bookworm-key-1234"
+
+
+def test_existing_key_pair_name_is_used_as_is(run_program):
+    run = run_program("academy")
+    assert run.of_type(KEY_PAIR) == []
+    assert run.one(INSTANCE)["inputs"]["keyName"] == "vockey"
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_outputs(run_program, stack):
+    settings = load_stack(stack)
+    outputs = run_program(stack).outputs
+    names = " ".join(settings.server_names)
+    assert outputs["hostsLine"] == f"{FAKE_IP} {names}"
+    assert outputs["publicIp"] == FAKE_IP
+    assert outputs["publicDns"] == f"ec2-{FAKE_IP.replace('.', '-')}.compute.amazonaws.com"
+    assert outputs["serverName"] == settings.server_name
+    assert outputs["url"] == f"http://{settings.server_name}/"
+    assert outputs["sshCommand"] == plan.ssh_command(settings, FAKE_IP)
+    assert outputs["sshCommand"].endswith(f"admin@{FAKE_IP}")
+    assert outputs["instanceId"] == f"flasklab-{stack}-instance-id"
+
+
+def test_default_stack_hosts_line_is_tutorial_001s(run_program):
+    assert run_program("dev").outputs["hostsLine"] == f"{FAKE_IP} practica_flask www.practica_flask"
+
+
+def test_resources_are_children_of_the_student_server(run_program):
+    run = run_program("ana-bookworm")
+    assert {r["type"] for r in run.resources} == {
+        "flasklab:index:StudentServer",
+        SECURITY_GROUP,
+        KEY_PAIR,
+        INSTANCE,
+    }
+
+
+def test_newer_debian_images_never_replace_a_running_server(run_program, monkeypatch):
+    """The AMI is ignored after creation; user-data changes do replace the instance."""
+    import components.student_server as module
+
+    seen: dict[str, object] = {}
+
+    class RecordingInstance(module.aws.ec2.Instance):
+        def __init__(self, name, *args, opts=None, **kwargs):
+            seen["ignore_changes"] = opts.ignore_changes
+            seen["parent"] = type(opts.parent).__name__
+            super().__init__(name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(module.aws.ec2, "Instance", RecordingInstance)
+    run_program("dev")
+    assert seen == {"ignore_changes": ["ami"], "parent": "StudentServer"}

@@ -1,0 +1,120 @@
+"""Config validation: each kind of bad input is named with how to fix it, all at once,
+and the Pulumi program then creates nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from flasklab.settings import ConfigError, declared_keys, load_settings
+from flasklab.stacks import load_stack, stack_config
+
+
+def problems_of(**raw) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(raw, "test")
+    return caught.value.problems
+
+
+def test_defaults_are_tutorial_001s_server():
+    settings = load_settings({}, "dev")
+    assert settings.recipe.name == "nginx-gunicorn-systemd"
+    assert settings.debian_release == "13"
+    assert settings.instance_type == "t2.medium"
+    assert settings.server_names == ("practica_flask", "www.practica_flask")
+    assert settings.open_ports == (22, 80, 443, 5000)
+    assert settings.app.entry == "wsgi:app"
+    assert settings.app.socket == "/run/flask_app.sock"
+
+
+def test_every_declared_key_has_type_description_and_default():
+    for key, spec in declared_keys().items():
+        assert {"type", "description", "default"} <= spec.keys(), key
+
+
+def test_values_as_pulumi_passes_them_are_accepted():
+    """Pulumi hands the program strings, with JSON for lists."""
+    settings = load_settings(
+        {"openPorts": "[22, 80]", "serverAliases": '["www.a.test"]', "workers": "4"}, "x"
+    )
+    assert (settings.open_ports, settings.server_aliases, settings.app.workers) == (
+        (22, 80),
+        ("www.a.test",),
+        4,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"recipe": "nginx-gunicorn"}, "Choose one of: nginx-gunicorn-systemd"),
+        ({"debianRelease": "11"}, 'Use "13" (trixie, the default) or "12"'),
+        ({"amiId": "debian-13"}, "is not an AMI id"),
+        ({"instanceType": "medium"}, "is not an EC2 instance type"),
+        ({"rootVolumeGiB": 2}, "use 8 to 100"),
+        ({"rootVolumeGiB": "big"}, "rootVolumeGiB must be a whole number"),
+        ({"serverName": "practica flask"}, "is not a valid server name"),
+        ({"serverName": "-bad.example.org"}, "is not a valid server name"),
+        ({"serverAliases": ["ok.test", "bad..test"]}, "serverAliases: 'bad..test'"),
+        ({"serverAliases": "not a list"}, "serverAliases: 'not a list' is not a valid server name"),
+        ({"openPorts": [22, 70000]}, "70000 is not a TCP port"),
+        ({"openPorts": [22, 22]}, "repeats a port"),
+        ({"sshCidrs": ["10.0.0.1/33"]}, "sshCidrs: '10.0.0.1/33' is not a valid CIDR range"),
+        ({"webCidrs": ["10.0.0.1/8"]}, "has host bits set"),
+        ({"keyName": "vockey", "sshPublicKey": "ssh-ed25519 AAAA x"}, "are both set; use one"),
+        ({"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----"}, "never the private key"),
+        ({"appName": "Flask-App"}, "appName: 'Flask-App' must start with a lowercase letter"),
+        ({"appRepo": "github.com/x/y"}, "is not a git URL"),
+        ({"appRef": "--upload-pack=x"}, "is not a branch, tag or commit name"),
+        ({"appEntry": "wsgi.app"}, "is not module:callable"),
+        ({"appEntry": "wsgi:app; rm -rf /"}, "is not module:callable"),
+        ({"appRequirements": "../etc/passwd"}, "must be a path inside the repository"),
+        ({"workers": 0}, "use 1 to 32"),
+        ({"serverNmae": "x"}, "serverNmae is not a flasklab setting. Did you mean serverName?"),
+    ],
+)
+def test_bad_config_is_named_with_its_fix(raw, expected):
+    problems = problems_of(**raw)
+    assert len(problems) == 1, problems
+    assert expected in problems[0]
+
+
+def test_tutorial_names_with_underscores_are_valid():
+    settings = load_settings({"serverName": "practica_flask", "serverAliases": ["www.practica_flask"]})
+    assert settings.server_name == "practica_flask"
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"debianRelease": "10", "openPorts": [0], "appEntry": "x"}, "ana")
+    message = str(caught.value)
+    assert message.startswith("flasklab cannot use the config of stack 'ana'; nothing was created:")
+    assert len(caught.value.problems) == 3
+    assert message.count("\n  - ") == 3
+
+
+def test_example_stacks_use_only_declared_keys():
+    from tests.conftest import EXAMPLE_STACKS
+
+    assert EXAMPLE_STACKS, "stacks/ has example stacks"
+    for stack in EXAMPLE_STACKS:
+        assert set(stack_config(stack)) <= set(declared_keys())
+        load_stack(stack)
+
+
+def test_missing_stack_file_lists_the_stacks_there():
+    with pytest.raises(
+        ConfigError, match=r"there is no stack file stacks/Pulumi\.nope\.yaml\. Stacks here: "
+    ):
+        load_stack("nope")
+
+
+@pytest.mark.parametrize(
+    "bad", [{"serverName": "a b"}, {"openPorts": [99999]}, {"webCidrs": ["everyone"]}, {"typo": "1"}]
+)
+def test_program_with_bad_config_fails_with_the_message_and_creates_nothing(run_program, bad):
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="nothing was created"):
+        run_program("dev", **bad)
+    [attempt] = run_program.runs
+    assert attempt.resources == [] and attempt.calls == []
