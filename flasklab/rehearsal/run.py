@@ -1,0 +1,308 @@
+"""Boot a stack's exact user-data in a Debian container and prove it serves.
+
+The rendered user-data is seeded through cloud-init's NoCloud datasource into a copy
+of the cached image and booted with systemd-nspawn: real systemd as PID 1, real
+cloud-init, nothing of the user-data skipped or rewritten. The container shares the
+host's network, so its web server answers on this machine's port 80, and the app is
+checked the way a student checks it once the hosts line is pasted: by server name.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flasklab import plan
+from flasklab.rehearsal import report
+from flasklab.rehearsal.image import ensure_image
+from flasklab.render import render_user_data
+from flasklab.settings import Settings
+
+RUNS_DIR = Path("/var/lib/flasklab/runs")
+BOOT_TIMEOUT = 900  # seconds; a slow mirror can make first-boot installs long
+HTTP_PORT = 80
+# The sample app's page says this; a git-hosted app is only required to answer 200.
+SAMPLE_APP_MARKER = "<h1>Flask app deployed</h1>"
+
+
+class RehearsalRefused(Exception):
+    """The rehearsal cannot run on this machine as it is; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one rehearsal boots and what it expects to be served."""
+
+    name: str
+    codename: str
+    user_data: str
+    server_names: tuple[str, ...]
+    page_marker: str | None
+    units: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+
+
+def target_for(settings: Settings) -> Target:
+    app = settings.app.name
+    return Target(
+        name=settings.stack,
+        codename=settings.debian_codename,
+        user_data=render_user_data(settings),
+        server_names=settings.server_names,
+        page_marker=None if settings.app.repo else SAMPLE_APP_MARKER,
+        units=tuple(unit.format(app=app) for unit in settings.recipe.units),
+        logs=tuple(log.format(app=app) for log in settings.recipe.logs),
+    )
+
+
+@dataclass
+class Outcome:
+    cloud_init_seconds: float | None = None
+    first_response_seconds: float | None = None
+    cloud_init_errors: list[str] = field(default_factory=list)
+    http_problems: list[str] = field(default_factory=list)
+    first_response: str = ""
+    failure: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failure or self.cloud_init_errors or self.http_problems)
+
+
+def check_prerequisites() -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("run it as root (sudo): it builds a root filesystem and boots a container.")
+    for program, package in (("debootstrap", "debootstrap"), ("systemd-nspawn", "systemd-container")):
+        if shutil.which(program) is None:
+            problems.append(f"{program} is missing: `sudo apt-get install {package}` (or scripts/setup.sh).")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", HTTP_PORT))
+        except PermissionError:
+            pass  # not root: already reported
+        except OSError:
+            problems.append(
+                f"port {HTTP_PORT} is taken on this machine, and the container's web server needs it "
+                f"(it shares this machine's network). See what holds it with `ss -ltnp 'sport = :80'` "
+                f"and stop it (another rehearsal left with --keep, or a local nginx/apache)."
+            )
+    if problems:
+        raise RehearsalRefused("flasklab cannot rehearse here:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def http_get(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
+    """GET through the web server on this machine with a Host header, like a browser after
+    the hosts line is pasted. Raises OSError when nothing (or nothing valid) answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    except http.client.HTTPException as error:
+        raise OSError(f"no valid HTTP answer: {error!r}") from error
+    finally:
+        connection.close()
+
+
+class Rehearsal:
+    """One container: prepare() a copy of the image seeded with the user-data, boot(),
+    wait() for cloud-init and the app, stop(); reboot() boots the same root again."""
+
+    def __init__(self, target: Target, progress: Callable[[str], None] | None = None) -> None:
+        self.target = target
+        self.machine = re.sub(r"[^a-z0-9-]", "-", f"flasklab-{target.name}".lower())[:60]
+        self.root = RUNS_DIR / self.machine
+        self.console_log = RUNS_DIR / f"{self.machine}.console.log"
+        self.process: subprocess.Popen | None = None
+        self.booted_at = 0.0
+        self._progress = progress or (lambda message: print(message, flush=True))
+        self._started = time.monotonic()
+
+    def progress(self, message: str) -> None:
+        self._progress(f"[{time.monotonic() - self._started:6.1f}s] {message}")
+
+    # -- setting up -------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        check_prerequisites()
+        image = ensure_image(self.target.codename, self.progress)
+        self.progress(f"copying the Debian {self.target.codename} image to {self.root}")
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        self.remove()
+        subprocess.run(["cp", "-a", "--reflink=auto", str(image), str(self.root)], check=True)
+        seed = self.root / "var/lib/cloud/seed/nocloud"
+        seed.mkdir(parents=True)
+        (seed / "user-data").write_text(self.target.user_data)
+        (seed / "meta-data").write_text(
+            f"instance-id: {self.machine}-{int(time.time())}\nlocal-hostname: {self.machine}\n"
+        )
+
+    # -- running ----------------------------------------------------------------------
+
+    def boot(self) -> None:
+        # This host's systemd is not PID 1: nspawn needs these (shared/notes/local-boot.md).
+        Path("/run/systemd/nspawn/propagate").mkdir(parents=True, exist_ok=True)
+        self.progress(f"booting {self.machine} with systemd-nspawn (console: {self.console_log})")
+        self.booted_at = time.monotonic()
+        with self.console_log.open("ab") as console:
+            self.process = subprocess.Popen(
+                [
+                    "systemd-nspawn",
+                    "--quiet",
+                    "--boot",
+                    f"--directory={self.root}",
+                    "--register=no",
+                    "--keep-unit",
+                    f"--machine={self.machine}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # --keep outlives this command
+            )
+
+    @property
+    def result_file(self) -> Path:
+        return self.root / "var/lib/cloud/data/result.json"
+
+    def wait(self, timeout: float = BOOT_TIMEOUT) -> Outcome:
+        """Wait for cloud-init to finish and the app to answer its server name."""
+        outcome = Outcome()
+        name = self.target.server_names[0]
+        self.progress(f"waiting for cloud-init and for http://{name}/ to answer")
+        last_stage = ""
+        while time.monotonic() - self.booted_at < timeout:
+            elapsed = time.monotonic() - self.booted_at
+            if outcome.first_response_seconds is None and self._page_ok(name):
+                outcome.first_response_seconds = elapsed
+                self.progress(f"first good response from http://{name}/ after {elapsed:.1f} s")
+            if outcome.cloud_init_seconds is None and self.result_file.exists():
+                outcome.cloud_init_seconds = elapsed
+                result = json.loads(self.result_file.read_text())
+                outcome.cloud_init_errors = list(result.get("v1", {}).get("errors", []))
+                self.progress(
+                    f"cloud-init finished after {elapsed:.1f} s"
+                    + (" with errors" if outcome.cloud_init_errors else "")
+                )
+            if outcome.cloud_init_seconds is not None and (
+                outcome.first_response_seconds is not None or outcome.cloud_init_errors
+            ):
+                break
+            if self.process is not None and self.process.poll() is not None:
+                outcome.failure = (
+                    f"the container stopped by itself (exit {self.process.returncode}); "
+                    f"see {self.console_log}"
+                )
+                return outcome
+            stage = report.current_step(self.root)
+            if stage and stage != last_stage:
+                self.progress(f"server: {stage}")
+                last_stage = stage
+            time.sleep(0.5)
+        if outcome.cloud_init_seconds is None:
+            outcome.failure = f"cloud-init did not finish within {timeout:.0f} s"
+        if not outcome.cloud_init_errors and not outcome.failure:
+            outcome.http_problems = self.check_http(outcome)
+        return outcome
+
+    def _page_ok(self, host: str) -> bool:
+        try:
+            status, body = http_get(host, timeout=2)
+        except OSError:
+            return False
+        return status == 200 and (self.target.page_marker or "") in body
+
+    def check_http(self, outcome: Outcome) -> list[str]:
+        """Each server name serves the app's page; any other name does not reach it."""
+        problems = []
+        for name in self.target.server_names:
+            try:
+                status, body = http_get(name)
+            except OSError as error:
+                problems.append(f"http://{name}/ did not answer: {error}")
+                continue
+            if status != 200:
+                problems.append(f"http://{name}/ answered {status}, not 200:\n{body[:500]}")
+            elif self.target.page_marker and self.target.page_marker not in body:
+                problems.append(f"http://{name}/ answered 200 without the app's page:\n{body[:500]}")
+            elif not outcome.first_response:
+                outcome.first_response = body
+        try:
+            status, body = http_get("not-this-server.invalid")
+            if status == 200 and (self.target.page_marker or "") in body:
+                problems.append("a request for another host name reached the app (it must not)")
+        except OSError:
+            pass  # the web server closed the connection: what we want
+        return problems
+
+    def stop(self) -> None:
+        """Shut the container down cleanly (SIGTERM makes nspawn power it off)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.progress(f"shutting {self.machine} down")
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def reboot(self, timeout: float = BOOT_TIMEOUT) -> Outcome:
+        """Stop the container and boot the same root again, as a student reboots the server."""
+        self.stop()
+        self.result_file.unlink(missing_ok=True)
+        self.boot()
+        return self.wait(timeout)
+
+    def remove(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+
+    def leader_pid(self) -> int | None:
+        """PID of the container's systemd, as seen from this machine."""
+        if self.process is None:
+            return None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = children.read_text().split() if children.exists() else []
+        return int(pids[0]) if pids else None
+
+
+def rehearse(settings: Settings, keep: bool = False) -> int:
+    """The command: rehearse a stack, print the report, exit status 0 only if it serves."""
+    target = target_for(settings)
+    rehearsal = Rehearsal(target)
+    try:
+        rehearsal.prepare()
+    except (RehearsalRefused, RuntimeError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        rehearsal.boot()
+        outcome = rehearsal.wait()
+        print(
+            report.render(
+                rehearsal, outcome, hosts_line=plan.hosts_line(settings, "127.0.0.1"), url=plan.url(settings)
+            )
+        )
+        if keep:
+            print(report.keep_instructions(rehearsal))
+            return 0 if outcome.ok else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        outcome = Outcome(failure="interrupted")
+    rehearsal.stop()
+    rehearsal.remove()
+    return 0 if outcome.ok else 1
