@@ -99,3 +99,36 @@ def run_program(monkeypatch):
 
     run.runs = []  # every ProgramRun, also of programs that raised
     return run
+
+
+def boot_prerequisites_missing() -> str:
+    """Why boot tests cannot run here ('' when they can)."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return "boot tests need root"
+    missing = [tool for tool in ("debootstrap", "systemd-nspawn") if shutil.which(tool) is None]
+    return f"boot tests need {', '.join(missing)} (scripts/setup.sh installs them)" if missing else ""
+
+
+@pytest.fixture
+def rehearsal_of():
+    """rehearsal_of(settings_or_target) prepares and boots a container; it is always
+    stopped and removed at the end of the test."""
+    from flasklab.rehearsal.run import Rehearsal, Target, target_for
+
+    started = []
+
+    def boot(subject) -> Rehearsal:
+        target = subject if isinstance(subject, Target) else target_for(subject)
+        rehearsal = Rehearsal(target)
+        started.append(rehearsal)
+        rehearsal.prepare()
+        rehearsal.boot()
+        return rehearsal
+
+    yield boot
+    for rehearsal in started:
+        rehearsal.stop()
+        rehearsal.remove()

@@ -43,6 +43,9 @@ BASE_PACKAGES = (
 # debootstrap cannot resolve cloud-init's dependencies itself: installed with apt after.
 APT_PACKAGES = ("cloud-init",)
 
+# Debian's AMIs have this locale generated; cloud-init's locale module (22.4, Debian 12)
+# depends on it, since Debian's locale-gen ignores the locale it is asked for.
+GENERATED_LOCALES = "en_US.UTF-8 UTF-8\n"
 # Keep the journal on disk so the report can read units' logs from the host.
 IMAGE_DIRS = ("var/log/journal",)
 # Rehearsal-only settings, files of the image (never of the user-data):
@@ -79,6 +82,7 @@ def image_recipe(codename: str) -> dict:
         "sources": sources_list(codename),
         "files": IMAGE_FILES,
         "dirs": IMAGE_DIRS,
+        "locales": GENERATED_LOCALES,
         "local_cas": local_cas,
     }
 
@@ -159,6 +163,8 @@ def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
         ],
         log,
     )
+    (building / "etc/locale.gen").write_text(GENERATED_LOCALES)
+    _run(["chroot", str(building), "locale-gen"], log)
     _run(["chroot", str(building), "apt-get", "clean"], log)
     policy.unlink()
     for relative, content in IMAGE_FILES.items():

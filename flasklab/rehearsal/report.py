@@ -37,6 +37,20 @@ def steps(root: Path) -> list[str]:
     ]
 
 
+def failing_step_output(root: Path, max_lines: int = 60) -> str:
+    """What the last deploy step printed, up to cloud-init's own lines about the failure."""
+    lines = _read(root, OUTPUT_LOG).splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(STEP_PREFIX)]
+    if not starts:
+        return ""
+    output = []
+    for line in lines[starts[-1] :]:
+        if line.startswith("Cloud-init v.") and "finished" in line:
+            break
+        output.append(line)
+    return "\n".join(output[-max_lines:])
+
+
 def current_step(root: Path) -> str:
     started = steps(root)
     return started[-1] if started else ""
@@ -101,8 +115,9 @@ def render(rehearsal: Rehearsal, outcome: Outcome, hosts_line: str, url: str) ->
         problems.insert(0, outcome.failure)
     lines.append(_section("what went wrong", "\n".join(f"- {p}" for p in problems)))
     started = steps(root)
-    if started and outcome.cloud_init_errors:
+    if started and any("scripts-user" in str(error) for error in outcome.cloud_init_errors):
         lines.append(f"failing step: {started[-1]}")
+        lines.append(_section("output of the failing step", failing_step_output(root)))
     status = _read(root, "var/lib/cloud/data/status.json")
     if status:
         recoverable = {
