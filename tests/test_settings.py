@@ -118,3 +118,14 @@ def test_program_with_bad_config_fails_with_the_message_and_creates_nothing(run_
         run_program("dev", **bad)
     [attempt] = run_program.runs
     assert attempt.resources == [] and attempt.calls == []
+
+
+def test_readme_documents_every_setting_with_its_default():
+    from flasklab.settings import PROJECT_DIR
+
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for key, spec in declared_keys().items():
+        default = spec["default"]
+        shown = ", ".join(map(str, default)) if isinstance(default, list) else str(default)
+        row = f"| `{key}` | {spec['type']} | " + (f"`{shown}`" if shown else "(empty)")
+        assert row in readme, f"README's settings table lacks {key} with its default"
