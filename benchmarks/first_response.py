@@ -15,7 +15,14 @@ import sys
 from pathlib import Path
 
 from flasklab.rehearsal import report
-from flasklab.rehearsal.run import Outcome, Rehearsal, RehearsalRefused, Target, target_for
+from flasklab.rehearsal.run import (
+    Outcome,
+    Rehearsal,
+    RehearsalRefused,
+    Target,
+    stop_on_sigterm,
+    target_for,
+)
 from flasklab.stacks import DEFAULT_STACK, load_stack
 
 BASELINE = Path(__file__).with_name("tutorial_001_baseline.yaml")
@@ -53,6 +60,7 @@ def main() -> int:
     parser.add_argument("--stack", default=DEFAULT_STACK)
     parser.add_argument("--rounds", type=int, default=1, help="boots of each, alternating")
     args = parser.parse_args()
+    stop_on_sigterm()
     settings = load_stack(args.stack)
     candidates = {
         f"flasklab stack {args.stack}": target_for(settings),

@@ -31,6 +31,8 @@ from flasklab.settings import Settings
 
 RUNS_DIR = Path("/var/lib/flasklab/runs")
 BOOT_TIMEOUT = 900  # seconds; a slow mirror can make first-boot installs long
+# After cloud-init is done, how long the app may still take to answer.
+ANSWER_GRACE = 30
 HTTP_PORT = 80
 # The sample app's page says this; a git-hosted app is only required to answer 200.
 SAMPLE_APP_MARKER = "<h1>Flask app deployed</h1>"
@@ -213,7 +215,9 @@ class Rehearsal:
                     + (" with errors" if outcome.cloud_init_errors else "")
                 )
             if outcome.cloud_init_seconds is not None and (
-                outcome.first_response_seconds is not None or outcome.cloud_init_errors
+                outcome.first_response_seconds is not None
+                or outcome.cloud_init_errors
+                or elapsed > outcome.cloud_init_seconds + ANSWER_GRACE
             ):
                 break
             if self.process is not None and self.process.poll() is not None:
@@ -305,8 +309,19 @@ class Rehearsal:
         return int(pids[0]) if pids else None
 
 
+def stop_on_sigterm() -> None:
+    """A rehearsal killed with SIGTERM cleans up like one stopped with Ctrl-C: the container
+    runs in its own session and would otherwise outlive this process."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def rehearse(settings: Settings, keep: bool = False) -> int:
     """The command: rehearse a stack, print the report, exit status 0 only if it serves."""
+    stop_on_sigterm()
     target = target_for(settings)
     rehearsal = Rehearsal(target)
     try:
