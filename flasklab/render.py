@@ -23,7 +23,6 @@ TEMPLATES_DIR = PROJECT_DIR / "templates"
 SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_app"
 # AWS refuses user_data over 16 KB; past this size it is sent gzip-compressed.
 USER_DATA_LIMIT = 16 * 1024
-DEPLOY_COMMAND = DEPLOY_SCRIPT.path
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ def build_cloud_config(settings: Settings) -> dict:
             }
             for rendered in render_files(settings)
         ],
-        "runcmd": [[DEPLOY_COMMAND]],
+        "runcmd": [[DEPLOY_SCRIPT.path]],
     }
 
 

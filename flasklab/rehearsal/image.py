@@ -118,8 +118,8 @@ def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     for stale in CACHE_DIR.glob(f"debian-{codename}-*"):
         if stale not in (path, _ready_marker(path)):
-            progress(f"removing the out-of-date image {stale.name}")
             if stale.is_dir():
+                progress(f"removing the out-of-date image {stale.name}")
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink()
