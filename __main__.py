@@ -4,7 +4,7 @@ import pulumi
 
 from components.student_server import StudentServer, StudentServerArgs
 from flasklab import plan
-from flasklab.pulumi_config import read_stack_config
+from flasklab.pulumi_config import read_stack_config, secret_keys
 from flasklab.render import encode_for_ec2, render_user_data
 from flasklab.settings import ConfigError, load_settings
 
@@ -15,6 +15,11 @@ except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 user_data, user_data_base64 = encode_for_ec2(render_user_data(settings))
+if secret_keys():
+    # The user-data carries the secret values (in the app's env file): Pulumi encrypts it
+    # in the state and never shows it in a diff or an output.
+    user_data = pulumi.Output.secret(user_data) if user_data else None
+    user_data_base64 = pulumi.Output.secret(user_data_base64) if user_data_base64 else None
 if not (settings.key_name or settings.ssh_public_key):
     pulumi.log.warn(
         "No SSH key: set keyName (an existing EC2 key pair) or sshPublicKey to log in to the server."
@@ -44,3 +49,4 @@ pulumi.export("url", plan.url(settings))
 pulumi.export("hostsLine", server.public_ip.apply(lambda ip: plan.hosts_line(settings, ip)))
 pulumi.export("sshCommand", server.public_ip.apply(lambda ip: plan.ssh_command(settings, ip)))
 pulumi.export("instanceId", server.instance_id)
+pulumi.export("restartCommand", plan.restart_command(settings))

@@ -13,8 +13,9 @@ from flasklab.plan import DEBIAN_AMI_OWNER, IngressRule
 @dataclass
 class StudentServerArgs:
     instance_type: str
-    user_data: str | None
-    user_data_base64: str | None
+    # Secret outputs when the user-data carries secret settings.
+    user_data: pulumi.Input[str] | None
+    user_data_base64: pulumi.Input[str] | None
     root_volume_gib: int
     ingress: list[IngressRule]
     tags: dict[str, str]

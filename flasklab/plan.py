@@ -85,3 +85,8 @@ def ssh_command(settings: Settings, public_ip: str) -> str:
     if settings.ssh_public_key:
         return f"ssh {LOGIN_USER}@{public_ip}"
     return f"(no SSH key configured: set keyName or sshPublicKey) ssh {LOGIN_USER}@{public_ip}"
+
+
+def restart_command(settings: Settings) -> str:
+    """How the login user restarts the app once logged in."""
+    return settings.recipe.restart_command.format(app=settings.app.name)

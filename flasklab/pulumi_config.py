@@ -19,3 +19,12 @@ def read_stack_config() -> dict[str, Any]:
     return {
         key[len(prefix) :]: config.get(key[len(prefix) :]) for key in sorted(keys) if key.startswith(prefix)
     }
+
+
+def secret_keys() -> list[str]:
+    """The flasklab keys set with `pulumi config set --secret` (or holding a secret, for maps)."""
+    prefix = f"{NAMESPACE}:"
+    keys = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
+    return sorted(
+        key[len(prefix) :] for key in keys if key.startswith(prefix) and runtime_config.is_config_secret(key)
+    )

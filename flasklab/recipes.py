@@ -1,7 +1,8 @@
-"""Recipes as data: which packages, which files (templates), which deploy steps, which units.
+"""Recipes as data: which packages, which files (templates), which deploy steps, which
+programs serve the app and how the student's login user manages it.
 
 Adding a recipe means adding an entry here and its templates, not a branch in the
-renderer, the Pulumi program or the rehearsal.
+renderer, the Pulumi program or the rehearsal. Every string may use {app}, the app's name.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from dataclasses import dataclass
 class ServerFile:
     """One file the server gets, rendered from the template of the same name.
 
-    `path` may use {app} for the app's name. `checker` names the tool that validates the
-    rendered file in the tests ("nginx", "systemd", "sh").
+    `checker` names the tool that validates the rendered file in the tests
+    ("nginx", "apache", "systemd", "supervisor", "uwsgi", "sh", "python", "env").
     """
 
     template: str
     path: str
     mode: str = "0644"
     checker: str | None = None
+    owner: str = "root:root"
 
 
 @dataclass(frozen=True)
@@ -28,33 +30,211 @@ class Recipe:
     name: str
     tutorial: str
     summary: str
+    # How the recipe differs from its tutorial (the README's recipe table says it).
+    differences: str
     packages: tuple[str, ...]
     files: tuple[ServerFile, ...]
     # Fragments of templates/deploy/, run in this order by flasklab-deploy on first boot.
     deploy_steps: tuple[str, ...]
-    # systemd units whose state and journal explain a failure ({app} allowed).
+    # The program that runs the app ("gunicorn", "uwsgi" or "mod_wsgi") and what
+    # pip installs into the app's environment for it.
+    app_server: str
+    pip_packages: tuple[str, ...]
+    # Where the web server reaches the app (gunicorn --bind syntax; nginx takes it as is).
+    app_address: str
+    # Proof of who serves: every process of the app's user runs `serving_program`
+    # and descends from a process named `manager`.
+    serving_program: str
+    manager: str
+    # The student's login user: groups it joins, how it restarts the app, and commands
+    # it must be able to run without a password (reading logs, status, restarting).
+    login_groups: tuple[str, ...]
+    restart_command: str
+    login_commands: tuple[str, ...]
+    # systemd units whose state and journal explain a failure.
     units: tuple[str, ...]
-    # Log files on the server worth showing when something fails ({app} allowed).
+    # Log files on the server worth showing when something fails.
     logs: tuple[str, ...]
 
 
 # Files and steps every recipe shares.
 DEPLOY_SCRIPT = ServerFile("flasklab-deploy", "/usr/local/sbin/flasklab-deploy", "0755", "sh")
+APP_ENV_FILE = ServerFile("app.env", "/etc/flasklab/{app}/env", "0640", "env", owner="root:{app}")
 BASE_PACKAGES = ("python3-venv", "curl")
+# Steps before and after the recipe's own.
+FIRST_STEPS = ("app-source.sh", "python-env.sh", "app-settings.sh")
+
+NGINX_SITE = ServerFile("nginx-site.conf", "/etc/nginx/sites-available/{app}", checker="nginx")
+WSGI_ENTRY = ServerFile("app.wsgi", "/etc/flasklab/{app}/app.wsgi", checker="python")
+UWSGI_INI = ServerFile("uwsgi.ini", "/etc/flasklab/{app}/uwsgi.ini", checker="uwsgi")
+SUPERVISOR_PROGRAM = ServerFile(
+    "supervisor-program.conf", "/etc/supervisor/conf.d/{app}.conf", checker="supervisor"
+)
+# Tutorial 002: supervisorctl for members of the group supervisor, without sudo.
+SUPERVISOR_SOCKET = ServerFile(
+    "supervisor-socket.conf", "/etc/supervisor/conf.d/00-flasklab-socket.conf", checker="supervisor"
+)
+NGINX_LOGS = ("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log")
+SUPERVISOR_LOGIN_COMMANDS = (
+    "supervisorctl status {app}",
+    "tail -n 3 /var/log/{app}/supervisor.log",
+    "supervisorctl restart {app}",
+)
 
 NGINX_GUNICORN_SYSTEMD = Recipe(
     name="nginx-gunicorn-systemd",
     tutorial="001",
     summary="Nginx in front of Gunicorn; Gunicorn under systemd on a unix socket",
+    differences=(
+        "systemd owns the socket (socket activation), so only Nginx (www-data) can connect; "
+        "the app runs as its own user, not the login user; other host names get no answer."
+    ),
     packages=("nginx",),
     files=(
         ServerFile("gunicorn.socket", "/etc/systemd/system/{app}.socket", checker="systemd"),
         ServerFile("gunicorn.service", "/etc/systemd/system/{app}.service", checker="systemd"),
-        ServerFile("nginx-site.conf", "/etc/nginx/sites-available/{app}", checker="nginx"),
+        NGINX_SITE,
     ),
-    deploy_steps=("app-source.sh", "venv.sh", "systemd-gunicorn.sh", "nginx-site.sh"),
+    deploy_steps=("systemd-app.sh", "nginx-site.sh"),
+    app_server="gunicorn",
+    pip_packages=("gunicorn",),
+    app_address="unix:/run/{app}.sock",
+    serving_program="gunicorn",
+    manager="systemd",
+    login_groups=(),
+    restart_command="sudo systemctl restart {app}",
+    login_commands=(
+        "journalctl --unit {app} --lines 3 --no-pager --quiet",
+        "tail -n 3 /var/log/nginx/{app}.access.log",
+        "sudo -n systemctl restart {app}",
+    ),
     units=("{app}.socket", "{app}.service", "nginx.service"),
-    logs=("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log"),
+    logs=NGINX_LOGS,
 )
 
-RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in (NGINX_GUNICORN_SYSTEMD,)}
+NGINX_UWSGI_SYSTEMD = Recipe(
+    name="nginx-uwsgi-systemd",
+    tutorial="002",
+    summary="Nginx speaking the uwsgi protocol to uWSGI; uWSGI under systemd",
+    differences=(
+        "Tutorial 002's Nginx and uWSGI, with systemd instead of supervisor: uWSGI from "
+        "Debian (uwsgi-plugin-python3) on localhost:8000, restarted with sudo systemctl."
+    ),
+    packages=("nginx", "uwsgi-core", "uwsgi-plugin-python3"),
+    files=(
+        WSGI_ENTRY,
+        UWSGI_INI,
+        ServerFile("uwsgi.service", "/etc/systemd/system/{app}.service", checker="systemd"),
+        NGINX_SITE,
+    ),
+    deploy_steps=("systemd-app.sh", "nginx-site.sh"),
+    app_server="uwsgi",
+    pip_packages=(),
+    app_address="127.0.0.1:8000",
+    serving_program="uwsgi",
+    manager="systemd",
+    login_groups=(),
+    restart_command="sudo systemctl restart {app}",
+    login_commands=(
+        "journalctl --unit {app} --lines 3 --no-pager --quiet",
+        "tail -n 3 /var/log/nginx/{app}.access.log",
+        "sudo -n systemctl restart {app}",
+    ),
+    units=("{app}.service", "nginx.service"),
+    logs=NGINX_LOGS,
+)
+
+NGINX_UWSGI_SUPERVISOR = Recipe(
+    name="nginx-uwsgi-supervisor",
+    tutorial="002",
+    summary="Nginx speaking the uwsgi protocol to uWSGI; uWSGI under supervisor",
+    differences=(
+        "uWSGI comes from Debian (uwsgi-plugin-python3) rather than a system-wide pip install; "
+        "it runs as the app's user with the app's environment as its virtualenv; logs go to "
+        "/var/log/<app>/; the login user joins the group supervisor, as in 002."
+    ),
+    packages=("nginx", "supervisor", "uwsgi-core", "uwsgi-plugin-python3"),
+    files=(WSGI_ENTRY, UWSGI_INI, SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET, NGINX_SITE),
+    deploy_steps=("supervisor-app.sh", "nginx-site.sh"),
+    app_server="uwsgi",
+    pip_packages=(),
+    app_address="127.0.0.1:8000",
+    serving_program="uwsgi",
+    manager="supervisord",
+    login_groups=("supervisor",),
+    restart_command="supervisorctl restart {app}",
+    login_commands=SUPERVISOR_LOGIN_COMMANDS,
+    units=("supervisor.service", "nginx.service"),
+    logs=("/var/log/{app}/supervisor.log", "/var/log/supervisor/supervisord.log", *NGINX_LOGS),
+)
+
+NGINX_GUNICORN_SUPERVISOR = Recipe(
+    name="nginx-gunicorn-supervisor",
+    tutorial="003",
+    summary="Nginx in front of Gunicorn on localhost:8000; Gunicorn under supervisor",
+    differences=(
+        "The log folder is not world-writable (003 uses chmod 777): it belongs to the app's "
+        "user and the group adm; the login user joins the group supervisor, so supervisorctl "
+        "works without sudo."
+    ),
+    packages=("nginx", "supervisor"),
+    files=(SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET, NGINX_SITE),
+    deploy_steps=("supervisor-app.sh", "nginx-site.sh"),
+    app_server="gunicorn",
+    pip_packages=("gunicorn",),
+    app_address="127.0.0.1:8000",
+    serving_program="gunicorn",
+    manager="supervisord",
+    login_groups=("supervisor",),
+    restart_command="supervisorctl restart {app}",
+    login_commands=(*SUPERVISOR_LOGIN_COMMANDS, "tail -n 3 /var/log/{app}/gunicorn-access.log"),
+    units=("supervisor.service", "nginx.service"),
+    logs=(
+        "/var/log/{app}/gunicorn-error.log",
+        "/var/log/{app}/supervisor.log",
+        "/var/log/supervisor/supervisord.log",
+        *NGINX_LOGS,
+    ),
+)
+
+APACHE_MODWSGI = Recipe(
+    name="apache-modwsgi",
+    tutorial="000",
+    summary="Apache2 with mod_wsgi in daemon mode",
+    differences=(
+        "The daemon runs as the app's user (000 uses www-data) with the app's environment as "
+        "python-home; the .wsgi entry file is generated (it loads the app's settings first); "
+        "Apache serves only the static folder, never the source (000's DocumentRoot is the app)."
+    ),
+    packages=("apache2", "libapache2-mod-wsgi-py3"),
+    files=(
+        WSGI_ENTRY,
+        ServerFile("apache-site.conf", "/etc/apache2/sites-available/{app}.conf", checker="apache"),
+    ),
+    deploy_steps=("apache-site.sh",),
+    app_server="mod_wsgi",
+    pip_packages=(),
+    app_address="",
+    serving_program="(wsgi:{app})",
+    manager="apache2",
+    login_groups=(),
+    restart_command="sudo systemctl reload apache2",
+    login_commands=(
+        "tail -n 3 /var/log/apache2/{app}.access.log",
+        "tail -n 3 /var/log/apache2/{app}.error.log",
+        "sudo -n systemctl reload apache2",
+    ),
+    units=("apache2.service",),
+    logs=("/var/log/apache2/{app}.error.log", "/var/log/apache2/error.log"),
+)
+
+RECIPES: dict[str, Recipe] = {
+    recipe.name: recipe
+    for recipe in (
+        NGINX_GUNICORN_SYSTEMD,
+        NGINX_GUNICORN_SUPERVISOR,
+        NGINX_UWSGI_SUPERVISOR,
+        NGINX_UWSGI_SYSTEMD,
+        APACHE_MODWSGI,
+    )
+}

@@ -16,7 +16,13 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from flasklab.recipes import BASE_PACKAGES, DEPLOY_SCRIPT, ServerFile
+from flasklab.recipes import (
+    APP_ENV_FILE,
+    BASE_PACKAGES,
+    DEPLOY_SCRIPT,
+    FIRST_STEPS,
+    ServerFile,
+)
 from flasklab.settings import PROJECT_DIR, Settings
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
@@ -55,19 +61,29 @@ def written_by(settings: Settings) -> str:
     )
 
 
+def for_app(text: str, settings: Settings) -> str:
+    """A recipe's string with {app} filled in."""
+    return text.format(app=settings.app.name)
+
+
 def _render(server_file: ServerFile, settings: Settings) -> RenderedFile:
     template = template_environment().get_template(f"{server_file.template}.j2")
+    recipe = settings.recipe
     content = template.render(
         app=settings.app,
-        recipe=settings.recipe,
+        recipe=recipe,
+        app_address=for_app(recipe.app_address, settings),
+        restart_command=for_app(recipe.restart_command, settings),
+        deploy_steps=(*FIRST_STEPS, *recipe.deploy_steps),
         server_name=settings.server_name,
         server_names=settings.server_names,
         written_by=written_by(settings),
     )
     return RenderedFile(
-        path=server_file.path.format(app=settings.app.name),
+        path=for_app(server_file.path, settings),
         content=content,
         mode=server_file.mode,
+        owner=for_app(server_file.owner, settings),
         checker=server_file.checker,
     )
 
@@ -89,8 +105,8 @@ def sample_app_files(settings: Settings) -> list[RenderedFile]:
 
 def render_files(settings: Settings) -> list[RenderedFile]:
     """Every file cloud-init writes on the server, in the order it writes them."""
-    files = [_render(server_file, settings) for server_file in settings.recipe.files]
-    files.append(_render(DEPLOY_SCRIPT, settings))
+    server_files = (*settings.recipe.files, APP_ENV_FILE, DEPLOY_SCRIPT)
+    files = [_render(server_file, settings) for server_file in server_files]
     if not settings.app.repo:
         files += sample_app_files(settings)
     return files
@@ -101,26 +117,31 @@ def packages(settings: Settings) -> list[str]:
     return sorted({*BASE_PACKAGES, *settings.recipe.packages, *extra})
 
 
+def users(settings: Settings) -> list:
+    """The image's login user and the app's system user."""
+    app = settings.app
+    return [
+        # Keep the image's login user (admin on Debian's AMIs).
+        "default",
+        {
+            "name": app.user,
+            "system": True,
+            "no_create_home": True,
+            "homedir": app.dir,
+            "shell": "/usr/sbin/nologin",
+        },
+    ]
+
+
 def build_cloud_config(settings: Settings) -> dict:
     """The #cloud-config document as data."""
-    app = settings.app
     return {
         "package_update": True,
         # Upgrading every package on first boot doubles the time to a working server;
         # Debian's unattended-upgrades applies security updates afterwards.
         "package_upgrade": False,
         "packages": packages(settings),
-        "users": [
-            # Keep the image's login user (admin on Debian's AMIs).
-            "default",
-            {
-                "name": app.user,
-                "system": True,
-                "no_create_home": True,
-                "homedir": app.dir,
-                "shell": "/usr/sbin/nologin",
-            },
-        ],
+        "users": users(settings),
         "write_files": [
             {
                 "path": rendered.path,

@@ -40,6 +40,12 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _SSH_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+) [A-Za-z0-9+/=]+( .*)?$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
+_URL_PATH = re.compile(r"^(/[\w.-]+)+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Characters an env-file value cannot hold and still read the same to sh, systemd and
+# python-dotenv (the file is KEY='value').
+_ENV_VALUE_FORBIDDEN = ("'", "\\", "\n", "\r", "\0")
+PYTHON_ENVS = ("venv", "pipenv")
 
 
 class ConfigError(Exception):
@@ -61,7 +67,13 @@ class AppSettings:
     module: str
     callable: str
     requirements: str
+    python_env: str
+    static_dir: str  # relative to the app's folder; empty: no static files
+    static_url: str
     workers: int
+    threads: int
+    # The app's settings (appEnv), in the order they were given.
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def entry(self) -> str:
@@ -82,6 +94,24 @@ class AppSettings:
     @property
     def socket(self) -> str:
         return f"/run/{self.name}.sock"
+
+    @property
+    def config_dir(self) -> str:
+        """flasklab's files for the app that are not part of its repository."""
+        return f"/etc/flasklab/{self.name}"
+
+    @property
+    def env_file(self) -> str:
+        return f"{self.config_dir}/env"
+
+    @property
+    def log_dir(self) -> str:
+        return f"/var/log/{self.name}"
+
+    @property
+    def factory(self) -> bool:
+        """The entry names an app factory, e.g. create_app(), that must be called."""
+        return self.callable.endswith("()")
 
 
 @dataclass(frozen=True)
@@ -113,11 +143,14 @@ class Settings:
 
 @cache
 def declared_keys() -> dict[str, dict[str, Any]]:
-    """The config keys declared in Pulumi.yaml: name -> {type, description, default}."""
+    """The config keys declared in Pulumi.yaml (its config block, then its mapConfig
+    block): name -> {type, description, default}."""
     project = yaml.safe_load(PROJECT_FILE.read_text())
+    blocks = (project.get("config") or {}, project.get("mapConfig") or {})
     return {
         key: spec
-        for key, spec in project.get("config", {}).items()
+        for block in blocks
+        for key, spec in block.items()
         if ":" not in key and isinstance(spec, dict)
     }
 
@@ -159,6 +192,22 @@ def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) 
         item_spec = {"type": spec.get("items", {}).get("type", "string"), "default": ""}
         items = [_coerce(f"{key}[{i}]", item, item_spec, problems) for i, item in enumerate(value)]
         return [item.strip() if isinstance(item, str) else item for item in items]
+    if kind == "object":
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError:
+                value = None
+        if not isinstance(value, dict):
+            problems.append(
+                f"{key} must be a map of names to values: set one with "
+                f"`pulumi config set --path {key}.NAME VALUE`."
+            )
+            return None
+        return {
+            str(name): _coerce(f"{key}.{name}", item, {"type": "string", "default": ""}, problems)
+            for name, item in value.items()
+        }
     raise AssertionError(f"Pulumi.yaml declares {key} with unsupported type {kind}")
 
 
@@ -292,6 +341,40 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
     workers = values["workers"]
     if workers is not None and not 1 <= workers <= 32:
         problems.append(f"workers: {workers} is out of range; use 1 to 32 (2 per vCPU is usual).")
+    threads = values["threads"]
+    if threads is not None and not 1 <= threads <= 64:
+        problems.append(f"threads: {threads} is out of range; use 1 to 64.")
+
+    python_env = values["pythonEnv"]
+    if python_env not in PYTHON_ENVS:
+        problems.append(
+            f"pythonEnv: {python_env!r} is not a kind of Python environment flasklab makes; "
+            f"use venv or pipenv: `pulumi config set pythonEnv venv`."
+        )
+    static_dir = (values["appStatic"] or "").strip().strip("/")
+    if static_dir and not _RELATIVE_PATH.match(static_dir):
+        problems.append(
+            f"appStatic: {static_dir!r} must be a folder inside the repository, e.g. static or "
+            f"app/static (or empty when the app has no static files)."
+        )
+    static_url = (values["appStaticUrl"] or "").strip().rstrip("/")
+    if static_dir and not _URL_PATH.match(static_url):
+        problems.append(f"appStaticUrl: {values['appStaticUrl']!r} is not a URL path; write it like /static.")
+
+    app_env = values["appEnv"] or {}
+    for name, value in app_env.items():
+        if not _ENV_NAME.match(name):
+            problems.append(
+                f"appEnv: {name!r} is not an environment variable name; use letters, digits and "
+                f"'_', not starting with a digit, e.g. SECRET_KEY."
+            )
+        if isinstance(value, str) and any(char in value for char in _ENV_VALUE_FORBIDDEN):
+            # Never echo the value: it may be a secret.
+            problems.append(
+                f"appEnv.{name}: the value holds a single quote, a backslash or a line break, which "
+                f"the env file cannot carry unchanged to every program that reads it. Choose a "
+                f"value without them (a generated password: letters and digits)."
+            )
 
     if problems:
         raise ConfigError(problems, stack)
@@ -319,6 +402,11 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
             module=entry["module"],
             callable=entry["callable"],
             requirements=requirements,
+            python_env=python_env,
+            static_dir=static_dir,
+            static_url=static_url,
             workers=workers,
+            threads=threads,
+            env=tuple(app_env.items()),
         ),
     )

@@ -15,13 +15,15 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-pip git curl ca-certificates \
     debootstrap systemd-container \
-    cloud-init nginx-light shellcheck
+    cloud-init nginx-light shellcheck \
+    apache2 libapache2-mod-wsgi-py3 uwsgi-core uwsgi-plugin-python3
 
-# cloud-init and nginx are here only for their checkers (cloud-init schema, nginx -t):
-# keep them from configuring or serving on this machine. A rehearsal needs port 80.
+# cloud-init and the web servers are here only for their checkers (cloud-init schema,
+# nginx -t, apache2 -t, uwsgi --strict): keep them from configuring or serving on this
+# machine. A rehearsal needs port 80.
 touch /etc/cloud/cloud-init.disabled
 if [ -d /run/systemd/system ]; then
-    systemctl disable --now nginx.service >/dev/null 2>&1 || true
+    systemctl disable --now nginx.service apache2.service >/dev/null 2>&1 || true
 fi
 
 if [ ! -x .venv/bin/python ]; then

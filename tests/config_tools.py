@@ -1,5 +1,6 @@
 """Run each generated config through the tool that reads it on the server:
-nginx -t, systemd-analyze verify, sh -n and shellcheck, cloud-init schema.
+nginx -t, apache2 -t, uwsgi --strict, supervisord's own parser, systemd-analyze verify,
+sh -n and shellcheck, Python's compiler, cloud-init schema.
 Each returns the tool's complaints; an empty string means the file passed."""
 
 from __future__ import annotations
@@ -7,11 +8,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from flasklab.render import RenderedFile
 
 NGINX_INCLUDES = ("proxy_params", "mime.types", "uwsgi_params")
+# The checkers recipes may name (flasklab.recipes.ServerFile.checker), each run below.
+CHECKERS = {"nginx", "apache", "systemd", "supervisor", "uwsgi", "sh", "python", "env"}
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
@@ -68,3 +72,146 @@ def shell_check(script: RenderedFile, workdir: Path) -> str:
         if result.returncode != 0:
             problems += result.stdout + result.stderr
     return problems
+
+
+def as_on_the_server(
+    command: list[str], workdir: Path, app_user: str, dirs: tuple[str, ...] = ()
+) -> list[str]:
+    """`command` in a private mount namespace where the app's user and the group supervisor
+    exist and `dirs` exist, as on the server: Apache and supervisord look them up while
+    reading their configs. This machine's own /etc/passwd and folders stay untouched."""
+    for name in ("passwd", "group"):
+        original = Path("/etc", name).read_text()
+        extra = (
+            f"{app_user}:x:990:990::/var/www/{app_user}:/usr/sbin/nologin\n"
+            if name == "passwd"
+            else f"{app_user}:x:990:\nsupervisor:x:991:\n"
+        )
+        (workdir / name).write_text(original + extra)
+    mounts = [f"mount --bind {workdir}/passwd /etc/passwd", f"mount --bind {workdir}/group /etc/group"]
+    for parent in sorted({str(Path(folder).parent) for folder in dirs}):
+        mounts.append(f"mount -t tmpfs tmpfs {parent}")
+    mounts += [f"mkdir -p {folder}" for folder in dirs]
+    script = " && ".join(mounts) + ' && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *command]
+
+
+# What the site needs beyond Apache's built-in modules (log_config is built in on Debian).
+APACHE_MODULES = ("mpm_event", "authz_core", "alias", "mime", "expires", "wsgi")
+
+
+def apache_test(site: RenderedFile, workdir: Path, app_user: str) -> str:
+    """apache2 -t on a minimal apache2.conf that loads Debian's modules and the site."""
+    (workdir / "site.conf").write_text(site.content)
+    modules = "".join(
+        f"LoadModule {name}_module /usr/lib/apache2/modules/mod_{name}.so\n" for name in APACHE_MODULES
+    )
+    (workdir / "apache2.conf").write_text(
+        f"ServerRoot {workdir}\nServerName localhost\n"
+        f"PidFile {workdir}/apache2.pid\nErrorLog {workdir}/error.log\n"
+        f"{modules}Listen 127.0.0.1:8999\n"
+        'LogFormat "%h %l %u %t \\"%r\\" %>s %O" combined\n'
+        f"Include {workdir}/site.conf\n"
+    )
+    command = ["env", f"APACHE_LOG_DIR={workdir}", "apache2", "-t", "-f", str(workdir / "apache2.conf")]
+    result = _run(as_on_the_server(command, workdir, app_user))
+    complaints = [line for line in result.stderr.splitlines() if line.strip() != "Syntax OK"]
+    return "" if result.returncode == 0 and not complaints else result.stderr
+
+
+def uwsgi_test(ini: RenderedFile, workdir: Path) -> str:
+    """uWSGI reads the file in strict mode (unknown options are errors), then exits."""
+    path = workdir / "uwsgi.ini"
+    path.write_text(ini.content)
+    result = _run(["uwsgi", "--strict", "--ini", str(path), "--get", "socket"])
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+# Debian's /etc/supervisor/supervisord.conf (supervisor 4.2), which the generated files amend.
+SUPERVISORD_CONF = """\
+[unix_http_server]
+file=/var/run/supervisor.sock
+chmod=0700
+
+[supervisord]
+logfile=/var/log/supervisor/supervisord.log
+pidfile=/var/run/supervisord.pid
+childlogdir=/var/log/supervisor
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix:///var/run/supervisor.sock
+
+[include]
+files = {conf_d}/*.conf
+"""
+
+# Prints what supervisord made of its configuration: its socket's mode and owner, and
+# each program's settings.
+_SUPERVISOR_READER = """
+import json, sys
+from supervisor.options import ServerOptions
+options = ServerOptions()
+options.realize(args=["-c", sys.argv[1]])
+print(json.dumps({
+    "socket": [[oct(s["chmod"]), s["chown"]] for s in options.server_configs],
+    "programs": {p.name: {"command": p.command, "user": p.uid, "stopsignal": int(p.stopsignal),
+                          "autorestart": str(p.autorestart), "killasgroup": p.killasgroup,
+                          "stopasgroup": p.stopasgroup, "stdout_logfile": p.stdout_logfile}
+                 for g in options.process_group_configs for p in g.process_configs},
+}))
+"""
+
+
+def supervisor_read(
+    files: list[RenderedFile], workdir: Path, app_user: str, log_dir: str
+) -> tuple[str, dict]:
+    """(complaints, what supervisord read) for the generated conf.d files."""
+    import json
+
+    conf_d = workdir / "conf.d"
+    conf_d.mkdir(exist_ok=True)
+    for file in files:
+        (conf_d / Path(file.path).name).write_text(file.content)
+    (workdir / "supervisord.conf").write_text(SUPERVISORD_CONF.format(conf_d=conf_d))
+    command = [sys.executable, "-c", _SUPERVISOR_READER, str(workdir / "supervisord.conf")]
+    result = _run(as_on_the_server(command, workdir, app_user, dirs=(log_dir, "/var/log/supervisor")))
+    if result.returncode != 0:
+        return result.stdout + result.stderr, {}
+    return "", json.loads(result.stdout)
+
+
+def python_compile(source: RenderedFile, workdir: Path) -> str:
+    path = workdir / Path(source.path).name
+    path.write_text(source.content)
+    result = _run([sys.executable, "-m", "py_compile", str(path)])
+    return "" if result.returncode == 0 else result.stderr
+
+
+def env_file_check(env: RenderedFile, workdir: Path) -> str:
+    """The env file reads the same to sh (supervisor's wrapper, the deploy script),
+    python-dotenv (apps, pipenv) and the .wsgi entry file's shlex: every name, every value."""
+    import shlex
+
+    from dotenv import dotenv_values
+
+    path = workdir / "env"
+    path.write_text(env.content)
+    # What sh exports after `set -a; . env`, against an empty environment.
+    dump = _run(["env", "-i", "sh", "-c", f'set -a && . "{path}" && exec env -0'])
+    if dump.returncode != 0:
+        return dump.stderr
+    by_sh = dict(item.split("=", 1) for item in dump.stdout.split("\0") if item)
+    for inherited in ("PWD", "SHLVL", "_"):
+        by_sh.pop(inherited, None)
+    by_dotenv = dict(dotenv_values(path, interpolate=True))
+    by_shlex = dict(
+        word.partition("=")[::2]
+        for line in env.content.splitlines()
+        for word in shlex.split(line, comments=True)
+    )
+    if by_sh == by_dotenv == by_shlex:
+        return ""
+    return f"sh read {by_sh}, python-dotenv read {by_dotenv}, shlex read {by_shlex}"

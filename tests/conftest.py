@@ -27,6 +27,9 @@ class ProgramRun:
     calls: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # Each resource's inputs as the SDK sent them to the engine, secrets still wrapped:
+    # what the engine would write to the state.
+    wire_inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -74,7 +77,9 @@ def stack_file_config(stack: str) -> dict[str, str]:
 def run_program(monkeypatch):
     """run_program(stack, **overrides) runs __main__.py under mocks and resolves its outputs."""
     import pulumi
+    from google.protobuf import json_format
     from pulumi.runtime import config as runtime_config
+    from pulumi.runtime.mocks import MockMonitor
     from pulumi.runtime.sync_await import _sync_await
 
     def run(stack: str, secret_keys: tuple[str, ...] = (), **overrides: Any) -> ProgramRun:
@@ -85,6 +90,13 @@ def run_program(monkeypatch):
             config[f"flasklab:{key}"] = value if isinstance(value, str) else json.dumps(value)
         monkeypatch.delenv("PULUMI_CONFIG", raising=False)
         pulumi.runtime.set_mocks(_mocks(result), project="flasklab", stack=stack, preview=False)
+        register = MockMonitor.RegisterResource
+
+        def recording_register(monitor, request):
+            result.wire_inputs.append(json_format.MessageToDict(request.object))
+            return register(monitor, request)
+
+        monkeypatch.setattr(MockMonitor, "RegisterResource", recording_register)
         runtime_config.set_all_config(config, [f"flasklab:{key}" for key in secret_keys])
         exported: dict[str, Any] = {}
         monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))

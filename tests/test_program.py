@@ -163,3 +163,59 @@ def test_newer_debian_images_never_replace_a_running_server(run_program, monkeyp
     monkeypatch.setattr(module.aws.ec2, "Instance", RecordingInstance)
     run_program("dev")
     assert seen == {"ignore_changes": ["ami"], "parent": "StudentServer"}
+
+
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # how the SDK marks a secret value
+
+
+def plain_occurrences(value, needle: str, path: str = "") -> list[str]:
+    """Where `needle` appears in serialized properties outside a secret wrapper."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIGNATURE):
+            return []
+        return [
+            hit for key, item in value.items() for hit in plain_occurrences(item, needle, f"{path}.{key}")
+        ]
+    if isinstance(value, list):
+        return [
+            hit for i, item in enumerate(value) for hit in plain_occurrences(item, needle, f"{path}[{i}]")
+        ]
+    return [path] if isinstance(value, str) and needle in value else []
+
+
+def test_secret_app_settings_are_encrypted_in_the_state_and_absent_from_outputs(run_program):
+    secret = "s3cret-from-pulumi-config-7Qx"
+    run = run_program("t003-supervisor", secret_keys=("appEnv",), appEnv={"SECRET_KEY": secret})
+    instance_inputs = next(
+        wire
+        for wire, resource in zip(run.wire_inputs, run.resources, strict=True)
+        if resource["type"] == INSTANCE
+    )
+    # The secret does reach the server, in the env file of the user-data, marked secret...
+    assert instance_inputs["userData"][SECRET_SIGNATURE]
+    assert f"SECRET_KEY='{secret}'" in instance_inputs["userData"]["value"]
+    # ...but nothing sent to the engine carries it in plain text, and no output shows it.
+    assert [hit for wire in run.wire_inputs for hit in plain_occurrences(wire, secret)] == []
+    assert [name for name, value in run.outputs.items() if secret in str(value)] == []
+
+
+def test_user_data_without_secret_settings_stays_readable_in_diffs(run_program):
+    run = run_program("t003-supervisor")
+    instance_inputs = next(
+        wire
+        for wire, resource in zip(run.wire_inputs, run.resources, strict=True)
+        if resource["type"] == INSTANCE
+    )
+    assert isinstance(instance_inputs["userData"], str)
+
+
+@pytest.mark.parametrize(
+    ("stack", "command"),
+    [
+        ("dev", "sudo systemctl restart flask_app"),
+        ("t000-apache", "sudo systemctl reload apache2"),
+        ("t002-uwsgi", "supervisorctl restart hellopython"),
+    ],
+)
+def test_restart_command_output_fits_the_recipe(run_program, stack, command):
+    assert run_program(stack).outputs["restartCommand"] == command

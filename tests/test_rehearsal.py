@@ -3,14 +3,19 @@ systemd in a Debian container, serving the app through the web server."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from flasklab import plan
 from flasklab.rehearsal import report
-from flasklab.rehearsal.run import Outcome, Rehearsal
+from flasklab.rehearsal.run import Outcome, Rehearsal, http_get, target_for
 from flasklab.render import render_user_data
 from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
@@ -33,10 +38,64 @@ def assert_served(rehearsal: Rehearsal, outcome: Outcome) -> None:
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_example_stack_boots_and_serves_every_server_name(rehearsal_of, stack):
-    rehearsal = rehearsal_of(load_stack(stack))
+    settings = load_stack(stack)
+    rehearsal = rehearsal_of(settings)
     outcome = rehearsal.wait()
     assert_served(rehearsal, outcome)
     assert "<h1>Flask app deployed</h1>" in outcome.first_response
+    greeting = dict(settings.app.env).get("GREETING")
+    if greeting:  # appEnv reached the app, unchanged
+        assert f'<p id="greeting">{escape(greeting)}</p>' in outcome.first_response
+    assert_served_by_the_recipes_programs(rehearsal, settings)
+    assert_env_file_is_private(rehearsal, settings)
+    assert_login_user_manages_the_app(rehearsal, settings)
+
+
+def assert_served_by_the_recipes_programs(rehearsal: Rehearsal, settings) -> None:
+    """Every process of the app's user is the recipe's server, started by its manager."""
+    recipe = settings.recipe
+    processes = rehearsal.processes_of(settings.app.user)
+    assert processes, f"nothing runs as {settings.app.user}"
+    program = recipe.serving_program.format(app=settings.app.name)
+    pids = {process.pid for process in processes}
+    for process in processes:
+        assert program in process.command, process
+        if process.parent not in pids:  # the top of the app's process tree
+            assert process.parent_name == recipe.manager, process
+
+
+def assert_env_file_is_private(rehearsal: Rehearsal, settings) -> None:
+    app = settings.app
+    env_file = rehearsal.root / app.env_file.lstrip("/")
+    info = env_file.stat()
+    app_gid = next(
+        int(line.split(":")[2])
+        for line in (rehearsal.root / "etc/group").read_text().splitlines()
+        if line.startswith(f"{app.user}:")
+    )
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, 0, app_gid)
+    assert os.readlink(rehearsal.root / app.dir.lstrip("/") / ".env") == app.env_file
+    # Not even the login user reads it without sudo.
+    assert rehearsal.run_inside(f"cat {app.env_file}", user=rehearsal.login_user()).returncode != 0
+
+
+def assert_login_user_manages_the_app(rehearsal: Rehearsal, settings) -> None:
+    """The student reads the logs and restarts the app, as the recipe's tutorial shows."""
+    login = rehearsal.login_user()
+    for command in settings.recipe.login_commands:
+        command = command.format(app=settings.app.name)
+        result = rehearsal.run_inside(command, user=login)
+        assert result.returncode == 0, f"{login}$ {command}\n{result.stdout}{result.stderr}"
+    name = settings.server_name
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # serving again after the restart
+        try:
+            if http_get(name)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"http://{name}/ does not answer after the login user restarted the app")
 
 
 @pytest.mark.parametrize("release", ["12", "13"])
@@ -52,19 +111,14 @@ def test_default_stack_boots_on_both_debian_releases(rehearsal_of, release):
 
 
 def make_app_repo(name: str, requirements: str) -> str:
-    """A git repository holding the sample app with the given requirements, as file:// URL."""
-    repo = REPOS_DIR / name
-    subprocess.run(["rm", "-rf", str(repo)], check=True)
-    repo.mkdir(parents=True)
-    subprocess.run(["cp", "-r", f"{PROJECT_DIR}/flasklab/sample_app/.", str(repo)], check=True)
-    (repo / "requirements.txt").write_text(requirements)
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "app"], check=True)
-    # Readable by the app's user in the container, as a public repository would be.
-    subprocess.run(["chmod", "-R", "a+rX", str(REPOS_DIR)], check=True)
-    return f"file://{repo}"
+    """The sample app with the given requirements, in a git repository (file:// URL)."""
+    sample = PROJECT_DIR / "flasklab/sample_app"
+    files = {
+        path.relative_to(sample).as_posix(): path.read_text()
+        for path in sample.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return make_repo(name, {**files, "requirements.txt": requirements})
 
 
 def test_broken_stack_fails_and_the_report_names_the_step_and_its_log(rehearsal_of):
@@ -102,3 +156,92 @@ def test_reboot_serves_again_without_repeating_first_boot(rehearsal_of):
         .splitlines()
     )
     assert len(boots) >= 2, boots
+
+
+# Two app layouts from the tutorials, each a repository of its own:
+# 000's flask_temperaturas: app.py exposing `app`, templates/ and static/ beside it.
+FLAT_APP = {
+    "app.py": (
+        "from flask import Flask, render_template\n\n"
+        "app = Flask(__name__)\n\n\n"
+        "@app.route('/')\n"
+        "def index():\n"
+        "    return render_template('index.html')\n"
+    ),
+    "templates/index.html": "<h1>Temperaturas</h1><link rel=stylesheet href=/static/css/site.css>\n",
+    "static/css/site.css": "h1 { color: teal; }\n",
+    "requirements.txt": "Flask>=3.1,<4\n",
+}
+# 003's microblog: a package with an app factory, static files inside it, its own
+# requirements file, and settings read from .env with python-dotenv.
+FACTORY_APP = {
+    "microblog/__init__.py": (
+        "import os\n\n"
+        "from dotenv import dotenv_values\n"
+        "from flask import Flask\n\n"
+        "BASEDIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n\n\n"
+        "def create_app():\n"
+        "    app = Flask(__name__)\n"
+        "    settings = dotenv_values(os.path.join(BASEDIR, '.env'))\n\n"
+        "    @app.route('/')\n"
+        "    def index():\n"
+        "        return f\"<h1>Microblog</h1><p>{settings['GREETING']}</p>\"\n\n"
+        "    return app\n"
+    ),
+    "microblog/static/logo.txt": "microblog\n",
+    "deploy/requirements.txt": "Flask>=3.1,<4\npython-dotenv>=1\n",
+}
+GIT_APPS = {
+    "flat": (FLAT_APP, {"appEntry": "app:app"}, "/static/css/site.css", "<h1>Temperaturas</h1>"),
+    "factory": (
+        FACTORY_APP,
+        {
+            "appEntry": "microblog:create_app()",
+            "appRequirements": "deploy/requirements.txt",
+            "appStatic": "microblog/static",
+            "appStaticUrl": "/assets",
+            "appEnv": {"GREETING": "read from .env"},
+        },
+        "/assets/logo.txt",
+        "<h1>Microblog</h1><p>read from .env</p>",
+    ),
+}
+
+
+def make_repo(name: str, files: dict[str, str]) -> str:
+    """A git repository holding `files`, as a file:// URL the container can clone."""
+    repo = REPOS_DIR / name
+    subprocess.run(["rm", "-rf", str(repo)], check=True)
+    for path, content in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(content)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "app"], check=True)
+    subprocess.run(["chmod", "-R", "a+rX", str(REPOS_DIR)], check=True)
+    return f"file://{repo}"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "layout", "python_env"),
+    [
+        ("apache-modwsgi", "flat", "venv"),
+        ("nginx-gunicorn-systemd", "factory", "venv"),
+        ("nginx-uwsgi-supervisor", "factory", "pipenv"),
+        ("nginx-uwsgi-systemd", "flat", "pipenv"),
+        ("nginx-gunicorn-supervisor", "factory", "venv"),
+    ],
+)
+def test_git_hosted_app_deploys_unchanged_in_every_recipe(rehearsal_of, recipe, layout, python_env):
+    files, settings_of_app, static_file, page = GIT_APPS[layout]
+    repo = make_repo(f"{layout}-app", files)
+    settings = load_stack(
+        "dev", {"recipe": recipe, "pythonEnv": python_env, "appRepo": repo, **settings_of_app}
+    )
+    target = dataclasses.replace(target_for(settings), static_file=static_file)
+    rehearsal = rehearsal_of(target)
+    outcome = rehearsal.wait()
+    assert_served(rehearsal, outcome)
+    assert page in outcome.first_response
+    assert_served_by_the_recipes_programs(rehearsal, settings)

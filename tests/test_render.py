@@ -4,8 +4,11 @@ EC2, and every file it writes passes the tool that will read it on the server.""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import os
+import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import yaml
 
 from flasklab.render import (
     USER_DATA_LIMIT,
+    RenderedFile,
     encode_for_ec2,
     render_files,
     render_user_data,
@@ -68,10 +72,12 @@ def test_generated_files_say_flasklab_wrote_them(stack):
         assert any(line.startswith("# Written by flasklab for stack") for line in first_lines), file.path
 
 
-def test_default_stack_files_match_the_expected_files():
-    rendered = {file.path: file.content for file in render_files(load_stack("dev"))}
-    expected_root = EXPECTED_DIR / "dev"
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_stack_files_match_the_expected_files(stack):
+    rendered = {file.path: file.content for file in render_files(load_stack(stack))}
+    expected_root = EXPECTED_DIR / stack
     if UPDATE_EXPECTED:
+        shutil.rmtree(expected_root, ignore_errors=True)
         for path, content in rendered.items():
             target = expected_root / path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,38 +89,93 @@ def test_default_stack_files_match_the_expected_files():
     }
     assert sorted(rendered) == sorted(expected)
     for path, content in rendered.items():
-        assert content == expected[path], f"{path} differs from tests/expected/dev{path}"
+        assert content == expected[path], f"{path} differs from tests/expected/{stack}{path}"
+
+
+def check_generated_files(files: list[RenderedFile], workdir: Path, settings) -> dict[str, str]:
+    """Each generated file's complaints from the tool that reads it on the server."""
+    app = settings.app
+    problems = {}
+    units = [file for file in files if file.checker == "systemd"]
+    if units:
+        (workdir / "systemd").mkdir()
+        problems["systemd units"] = config_tools.systemd_verify(units, workdir / "systemd")
+    supervisor_files = [file for file in files if file.checker == "supervisor"]
+    if supervisor_files:
+        (workdir / "supervisor").mkdir()
+        problems["supervisor"], _ = config_tools.supervisor_read(
+            supervisor_files, workdir / "supervisor", app.user, app.log_dir
+        )
+    for index, file in enumerate(files):
+        folder = workdir / f"{file.checker}-{index}"
+        folder.mkdir()
+        if file.checker == "nginx":
+            problems[file.path] = config_tools.nginx_test(file, folder)
+        elif file.checker == "apache":
+            problems[file.path] = config_tools.apache_test(file, folder, app.user)
+        elif file.checker == "uwsgi":
+            problems[file.path] = config_tools.uwsgi_test(file, folder)
+        elif file.checker == "python":
+            problems[file.path] = config_tools.python_compile(file, folder)
+        elif file.checker == "sh":
+            problems[file.path] = config_tools.shell_check(file, folder)
+        elif file.checker == "env":
+            problems[file.path] = config_tools.env_file_check(file, folder)
+    return problems
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_generated_configs_pass_their_own_tools(stack, tmp_path):
-    files = render_files(load_stack(stack))
-    units = [file for file in files if file.checker == "systemd"]
-    problems = {}
-    if units:
-        problems["systemd"] = config_tools.systemd_verify(units, tmp_path / "systemd")
-    for index, file in enumerate(files):
-        workdir = tmp_path / f"{file.checker}-{index}"
-        workdir.mkdir()
-        if file.checker == "nginx":
-            problems[file.path] = config_tools.nginx_test(file, workdir)
-        elif file.checker == "sh":
-            problems[file.path] = config_tools.shell_check(file, workdir)
+    settings = load_stack(stack)
+    files = render_files(settings)
+    checked = {file.checker for file in files if file.checker}
+    problems = check_generated_files(files, tmp_path, settings)
     assert problems and all(text == "" for text in problems.values()), problems
+    assert checked <= config_tools.CHECKERS, f"no tool for {checked - config_tools.CHECKERS}"
 
 
-def test_tools_reject_broken_configs(tmp_path):
+# One breakage per checker: (stack, checker, text, replacement).
+BREAKAGES = [
+    ("dev", "nginx", "server_name", "server_nme"),
+    ("dev", "systemd", "Type=notify", "Type=notifyy"),
+    ("dev", "sh", "set -eu", "set -eu\nif then fi"),
+    ("t000-apache", "apache", "WSGIApplicationGroup", "WSGIApplicationGrup"),
+    ("t000-apache", "python", "import sys", "import sys("),
+    ("t002-uwsgi", "uwsgi", "need-app", "need-apps"),
+    ("t002-uwsgi", "supervisor", "stopsignal = INT", "stopsignal = INTERRUPT"),
+    ("t003-supervisor", "supervisor", "user = microblog", "user = nobody-such-user"),
+    ("t003-supervisor", "env", "GREETING='", 'GREETING="$HOME" \''),
+]
+
+
+@pytest.mark.parametrize(("stack", "checker", "text", "replacement"), BREAKAGES)
+def test_tools_reject_broken_configs(stack, checker, text, replacement, tmp_path):
     """The checks above can fail: each tool rejects a file broken on purpose."""
-    files = {file.checker: file for file in render_files(load_stack("dev")) if file.checker}
-    site, unit, script = files["nginx"], files["systemd"], files["sh"]
-    broken_site = type(site)(site.path, site.content.replace("server_name", "server_nme", 1), site.mode)
-    broken_unit = type(unit)(unit.path, unit.content.replace("Type=notify", "Type=notifyy"), unit.mode)
-    broken_script = type(script)(script.path, script.content + "\nif then fi\n", script.mode)
-    for name in ("nginx", "systemd", "sh"):
-        (tmp_path / name).mkdir()
-    assert config_tools.nginx_test(broken_site, tmp_path / "nginx")
-    assert config_tools.systemd_verify([broken_unit], tmp_path / "systemd")
-    assert config_tools.shell_check(broken_script, tmp_path / "sh")
+    settings = load_stack(stack)
+    files = render_files(settings)
+    target = next(file for file in files if file.checker == checker and text in file.content)
+    broken = dataclasses.replace(target, content=target.content.replace(text, replacement, 1))
+    problems = check_generated_files(
+        [broken if file is target else file for file in files], tmp_path, settings
+    )
+    complaints = {path: text for path, text in problems.items() if text}
+    assert complaints, f"{checker} accepted {target.path} with {replacement!r}"
+
+
+def test_supervisor_reads_the_program_and_lets_the_group_supervisor_in(tmp_path):
+    settings = load_stack("t002-uwsgi")
+    files = [file for file in render_files(settings) if file.checker == "supervisor"]
+    problems, read = config_tools.supervisor_read(files, tmp_path, "hellopython", "/var/log/hellopython")
+    assert problems == ""
+    assert read["socket"] == [["0o770", [0, 991]]]
+    program = read["programs"]["hellopython"]
+    assert program["command"].startswith("/bin/sh -c 'set -a && . /etc/flasklab/hellopython/env && exec ")
+    assert program["command"].endswith("exec /usr/bin/uwsgi --ini /etc/flasklab/hellopython/uwsgi.ini'")
+    assert program["user"] == 990
+    assert program["stopsignal"] == signal.SIGINT
+    assert program["autorestart"].endswith("RestartUnconditionally'>")
+    assert program["killasgroup"] and program["stopasgroup"]
+    assert program["stdout_logfile"] == "/var/log/hellopython/supervisor.log"
 
 
 def test_git_app_is_cloned_at_its_ref_and_gets_git(tmp_path):
@@ -139,7 +200,7 @@ def test_git_app_is_cloned_at_its_ref_and_gets_git(tmp_path):
     assert "checkout --quiet v1.2\n" in script.content
     assert "-r /var/www/flask_app/deploy/requirements.txt gunicorn" in script.content
     unit = next(f for f in render_files(settings) if f.path.endswith(".service"))
-    assert "gunicorn --workers 2 --access-logfile - app:create_app()\n" in unit.content
+    assert "gunicorn --workers 2 --threads 1 --access-logfile - app:create_app()\n" in unit.content
     assert config_tools.shell_check(script, tmp_path) == ""
 
 

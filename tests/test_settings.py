@@ -46,7 +46,7 @@ def test_values_as_pulumi_passes_them_are_accepted():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"recipe": "nginx-gunicorn"}, "Choose one of: nginx-gunicorn-systemd"),
+        ({"recipe": "nginx-gunicorn"}, "Choose one of: apache-modwsgi, nginx-gunicorn-supervisor, "),
         ({"debianRelease": "11"}, 'Use "13" (trixie, the default) or "12"'),
         ({"amiId": "debian-13"}, "is not an AMI id"),
         ({"instanceType": "medium"}, "is not an EC2 instance type"),
@@ -69,6 +69,14 @@ def test_values_as_pulumi_passes_them_are_accepted():
         ({"appEntry": "wsgi:app; rm -rf /"}, "is not module:callable"),
         ({"appRequirements": "../etc/passwd"}, "must be a path inside the repository"),
         ({"workers": 0}, "use 1 to 32"),
+        ({"threads": 100}, "threads: 100 is out of range; use 1 to 64"),
+        ({"pythonEnv": "conda"}, "use venv or pipenv"),
+        ({"appStatic": "../static"}, "appStatic: '../static' must be a folder inside the repository"),
+        ({"appStaticUrl": "static files"}, "appStaticUrl: 'static files' is not a URL path"),
+        ({"appEnv": ["SECRET_KEY=x"]}, "appEnv must be a map of names to values"),
+        ({"appEnv": {"SECRET-KEY": "x"}}, "appEnv: 'SECRET-KEY' is not an environment variable name"),
+        ({"appEnv": {"PASSWORD": "it's"}}, "appEnv.PASSWORD: the value holds a single quote"),
+        ({"appEnv": {"PASSWORD": "a\nb"}}, "appEnv.PASSWORD: the value holds a single quote, a backslash or"),
         ({"serverNmae": "x"}, "serverNmae is not a flasklab setting. Did you mean serverName?"),
     ],
 )
@@ -126,6 +134,16 @@ def test_readme_documents_every_setting_with_its_default():
     readme = (PROJECT_DIR / "README.md").read_text()
     for key, spec in declared_keys().items():
         default = spec["default"]
-        shown = ", ".join(map(str, default)) if isinstance(default, list) else str(default)
+        shown = ", ".join(map(str, default)) if isinstance(default, list | dict) else str(default)
         row = f"| `{key}` | {spec['type']} | " + (f"`{shown}`" if shown else "(empty)")
         assert row in readme, f"README's settings table lacks {key} with its default"
+
+
+def test_a_rejected_env_value_is_never_echoed():
+    [problem] = problems_of(appEnv={"DB_PASSWORD": "hunter2'secret"})
+    assert "hunter2" not in problem
+
+
+def test_app_env_as_pulumi_passes_it_keeps_its_order():
+    settings = load_settings({"appEnv": '{"B": "2", "A": "x y"}'}, "test")
+    assert settings.app.env == (("B", "2"), ("A", "x y"))

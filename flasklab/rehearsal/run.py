@@ -25,7 +25,7 @@ from pathlib import Path
 
 from flasklab import plan
 from flasklab.rehearsal import report
-from flasklab.rehearsal.image import ensure_image
+from flasklab.rehearsal.image import LOCAL_CA_DIR, ensure_image
 from flasklab.render import render_user_data
 from flasklab.settings import Settings
 
@@ -36,6 +36,10 @@ ANSWER_GRACE = 30
 HTTP_PORT = 80
 # The sample app's page says this; a git-hosted app is only required to answer 200.
 SAMPLE_APP_MARKER = "<h1>Flask app deployed</h1>"
+SAMPLE_APP_STATIC_FILE = "style.css"
+# Static files must come from the web server itself, which sends them with the recipes'
+# 30-day expiry; Flask's own static route would say no-cache.
+STATIC_CACHE_CONTROL = "max-age=2592000"
 OTHER_HOST = "not-this-server.invalid"
 
 
@@ -56,6 +60,8 @@ class Target:
     logs: tuple[str, ...] = ()
     # Host folders the container sees read-only at the same path (file:// app repositories).
     read_only_binds: tuple[str, ...] = ()
+    # URL path of a static file the web server must serve itself ('' for none).
+    static_file: str = ""
 
 
 def target_for(settings: Settings) -> Target:
@@ -71,6 +77,9 @@ def target_for(settings: Settings) -> Target:
         read_only_binds=(settings.app.repo.removeprefix("file://"),)
         if settings.app.repo.startswith("file://")
         else (),
+        static_file=""
+        if settings.app.repo or not settings.app.static_dir
+        else f"{settings.app.static_url}/{SAMPLE_APP_STATIC_FILE}",
     )
 
 
@@ -114,11 +123,17 @@ def check_prerequisites() -> None:
 def http_get(host: str, path: str = "/", timeout: float = 5) -> tuple[int, str]:
     """GET through the web server on this machine with a Host header, like a browser after
     the hosts line is pasted. Raises OSError when nothing (or nothing valid) answers."""
+    status, _, body = http_get_with_headers(host, path, timeout)
+    return status, body
+
+
+def http_get_with_headers(host: str, path: str = "/", timeout: float = 5) -> tuple[int, dict[str, str], str]:
     connection = http.client.HTTPConnection("127.0.0.1", HTTP_PORT, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Host": host})
         response = connection.getresponse()
-        return response.status, response.read().decode(errors="replace")
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read().decode(errors="replace")
     except http.client.HTTPException as error:
         raise OSError(f"no valid HTTP answer: {error!r}") from error
     finally:
@@ -159,6 +174,14 @@ class Rehearsal:
                 f"\tdirectory = {path}\n\tdirectory = {path}/.git\n" for path in self.target.read_only_binds
             )
             (self.root / "etc/gitconfig").write_text(f"[safe]\n{trusted}")
+        if any(LOCAL_CA_DIR.glob("*.crt")):
+            # pip as vendored by pipenv ignores the system's CA store, which holds this
+            # machine's proxy CA: point it there for every service, cloud-init's included.
+            # Rehearsal-only, like the CA itself.
+            bundle = "/etc/ssl/certs/ca-certificates.crt"
+            conf = self.root / "etc/systemd/system.conf.d/50-flasklab-rehearsal-ca.conf"
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text(f"[Manager]\nDefaultEnvironment=PIP_CERT={bundle} REQUESTS_CA_BUNDLE={bundle}\n")
         seed = self.root / "var/lib/cloud/seed/nocloud"
         seed.mkdir(parents=True)
         (seed / "user-data").write_text(self.target.user_data)
@@ -275,7 +298,75 @@ class Rehearsal:
                 problems.append(f"a request for another host name ({OTHER_HOST}) reached the app")
         except OSError:
             pass  # the web server closed the connection: what we want
+        if self.target.static_file:
+            problems += self.check_static(self.target.static_file)
         return problems
+
+    def check_static(self, path: str) -> list[str]:
+        """The web server itself serves the static file, with its 30-day expiry."""
+        url = f"http://{self.target.server_names[0]}{path}"
+        try:
+            status, headers, _ = http_get_with_headers(self.target.server_names[0], path)
+        except OSError as error:
+            return [f"{url} did not answer: {error}"]
+        if status != 200:
+            return [f"{url} answered {status}, not 200"]
+        if STATIC_CACHE_CONTROL not in headers.get("cache-control", ""):
+            return [
+                f"{url} came without the web server's 30-day expiry (Cache-Control: "
+                f"{headers.get('cache-control', 'none')}): the app served it, not the web server"
+            ]
+        return []
+
+    # -- looking inside ---------------------------------------------------------------
+
+    def run_inside(self, command: str, user: str = "root") -> subprocess.CompletedProcess:
+        """A shell command in the running container, as `user` with a login environment."""
+        pid = self.leader_pid()
+        if pid is None:
+            raise RuntimeError(f"{self.machine} is not running")
+        return subprocess.run(
+            ["nsenter", f"--target={pid}", "--all", "runuser", "--login", user, "--command", command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def login_user(self) -> str:
+        """The image's default user, as cloud-init made it (the first UID from 1000)."""
+        for line in (self.root / "etc/passwd").read_text().splitlines():
+            name, _, uid, *_ = line.split(":")
+            if 1000 <= int(uid) < 60000:
+                return name
+        raise RuntimeError("the container has no login user")
+
+    def processes_of(self, user: str) -> list[ContainerProcess]:
+        """The container's processes running as `user`, each with its parent's command line."""
+        uid = next(
+            int(line.split(":")[2])
+            for line in (self.root / "etc/passwd").read_text().splitlines()
+            if line.split(":")[0] == user
+        )
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if os.readlink(proc / "root") != str(self.root) or proc.stat().st_uid != uid:
+                    continue
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                found.append(
+                    ContainerProcess(
+                        pid=int(proc.name),
+                        parent=parent,
+                        command=_command_line(proc),
+                        parent_name=Path(f"/proc/{parent}/comm").read_text().strip(),
+                    )
+                )
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue  # it ended meanwhile
+        return found
 
     def stop(self) -> None:
         """Shut the container down cleanly (SIGTERM makes nspawn power it off)."""
@@ -307,6 +398,18 @@ class Rehearsal:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         pids = children.read_text().split() if children.exists() else []
         return int(pids[0]) if pids else None
+
+
+@dataclass(frozen=True)
+class ContainerProcess:
+    pid: int
+    parent: int
+    command: str
+    parent_name: str
+
+
+def _command_line(proc: Path) -> str:
+    return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def stop_on_sigterm() -> None:
