@@ -348,12 +348,18 @@ class Rehearsal:
             for line in (self.root / "etc/passwd").read_text().splitlines()
             if line.split(":")[0] == user
         )
+        leader = self.leader_pid()
+        if leader is None:
+            return []
+        # The container's processes are those in its PID namespace (services may have
+        # mount namespaces of their own: PrivateTmp).
+        namespace = os.readlink(f"/proc/{leader}/ns/pid")
         found = []
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
             try:
-                if os.readlink(proc / "root") != str(self.root) or proc.stat().st_uid != uid:
+                if os.readlink(proc / "ns/pid") != namespace or proc.stat().st_uid != uid:
                     continue
                 parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
                 found.append(
