@@ -7,8 +7,10 @@ import base64
 import dataclasses
 import gzip
 import os
+import shlex
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -169,8 +171,8 @@ def test_supervisor_reads_the_program_and_lets_the_group_supervisor_in(tmp_path)
     assert problems == ""
     assert read["socket"] == [["0o770", [0, 991]]]
     program = read["programs"]["hellopython"]
-    assert program["command"].startswith("/bin/sh -c 'set -a && . /etc/flasklab/hellopython/env && exec ")
-    assert program["command"].endswith("exec /usr/bin/uwsgi --ini /etc/flasklab/hellopython/uwsgi.ini'")
+    assert program["command"].startswith('/bin/sh -c "set -a && . /etc/flasklab/hellopython/env && exec ')
+    assert program["command"].endswith('exec /usr/bin/uwsgi --ini /etc/flasklab/hellopython/uwsgi.ini"')
     assert program["user"] == 990
     assert program["stopsignal"] == signal.SIGINT
     assert program["autorestart"].endswith("RestartUnconditionally'>")
@@ -219,3 +221,21 @@ def test_user_data_too_large_even_compressed_says_what_to_do():
     random_text = base64.b64encode(os.urandom(20_000)).decode()
     with pytest.raises(ValueError, match="Deploy the app from a git repository"):
         encode_for_ec2(random_text)
+
+
+def test_supervisor_command_runs_an_app_factory_through_sh(tmp_path):
+    """sh, not supervisor, reads the program's command: an entry such as create_app()
+    must reach Gunicorn as one word."""
+    settings = load_stack("t003-supervisor", {"appEntry": "microblog:create_app()"})
+    files = [file for file in render_files(settings) if file.checker == "supervisor"]
+    problems, read = config_tools.supervisor_read(files, tmp_path, "microblog", "/var/log/microblog")
+    assert problems == ""
+    program, flag, script = shlex.split(read["programs"]["microblog"]["command"])
+    assert (program, flag) == ("/bin/sh", "-c")
+    words = subprocess.run(
+        ["sh", "-c", script.replace("set -a && . /etc/flasklab/microblog/env && exec ", "printf '%s\\n' ")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert words[-1] == "microblog:create_app()"
