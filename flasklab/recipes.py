@@ -46,9 +46,8 @@ class Recipe:
     # and descends from a process named `manager`.
     serving_program: str
     manager: str
-    # The student's login user: groups it joins, how it restarts the app, and commands
-    # it must be able to run without a password (reading logs, status, restarting).
-    login_groups: tuple[str, ...]
+    # The student's login user: how it restarts the app, and commands it must be able
+    # to run without a password (reading logs, status, restarting).
     restart_command: str
     login_commands: tuple[str, ...]
     # systemd units whose state and journal explain a failure.
@@ -75,6 +74,11 @@ SUPERVISOR_SOCKET = ServerFile(
     "supervisor-socket.conf", "/etc/supervisor/conf.d/00-flasklab-socket.conf", checker="supervisor"
 )
 NGINX_LOGS = ("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log")
+SYSTEMD_LOGIN_COMMANDS = (
+    "journalctl --unit {app} --lines 3 --no-pager --quiet",
+    "tail -n 3 /var/log/nginx/{app}.access.log",
+    "sudo -n systemctl restart {app}",
+)
 SUPERVISOR_LOGIN_COMMANDS = (
     "supervisorctl status {app}",
     "tail -n 3 /var/log/{app}/supervisor.log",
@@ -101,13 +105,8 @@ NGINX_GUNICORN_SYSTEMD = Recipe(
     app_address="unix:/run/{app}.sock",
     serving_program="gunicorn",
     manager="systemd",
-    login_groups=(),
     restart_command="sudo systemctl restart {app}",
-    login_commands=(
-        "journalctl --unit {app} --lines 3 --no-pager --quiet",
-        "tail -n 3 /var/log/nginx/{app}.access.log",
-        "sudo -n systemctl restart {app}",
-    ),
+    login_commands=SYSTEMD_LOGIN_COMMANDS,
     units=("{app}.socket", "{app}.service", "nginx.service"),
     logs=NGINX_LOGS,
 )
@@ -133,13 +132,8 @@ NGINX_UWSGI_SYSTEMD = Recipe(
     app_address="127.0.0.1:8000",
     serving_program="uwsgi",
     manager="systemd",
-    login_groups=(),
     restart_command="sudo systemctl restart {app}",
-    login_commands=(
-        "journalctl --unit {app} --lines 3 --no-pager --quiet",
-        "tail -n 3 /var/log/nginx/{app}.access.log",
-        "sudo -n systemctl restart {app}",
-    ),
+    login_commands=SYSTEMD_LOGIN_COMMANDS,
     units=("{app}.service", "nginx.service"),
     logs=NGINX_LOGS,
 )
@@ -161,7 +155,6 @@ NGINX_UWSGI_SUPERVISOR = Recipe(
     app_address="127.0.0.1:8000",
     serving_program="uwsgi",
     manager="supervisord",
-    login_groups=("supervisor",),
     restart_command="supervisorctl restart {app}",
     login_commands=SUPERVISOR_LOGIN_COMMANDS,
     units=("supervisor.service", "nginx.service"),
@@ -185,7 +178,6 @@ NGINX_GUNICORN_SUPERVISOR = Recipe(
     app_address="127.0.0.1:8000",
     serving_program="gunicorn",
     manager="supervisord",
-    login_groups=("supervisor",),
     restart_command="supervisorctl restart {app}",
     login_commands=(*SUPERVISOR_LOGIN_COMMANDS, "tail -n 3 /var/log/{app}/gunicorn-access.log"),
     units=("supervisor.service", "nginx.service"),
@@ -217,7 +209,6 @@ APACHE_MODWSGI = Recipe(
     app_address="",
     serving_program="(wsgi:{app})",
     manager="apache2",
-    login_groups=(),
     restart_command="sudo systemctl reload apache2",
     login_commands=(
         "tail -n 3 /var/log/apache2/{app}.access.log",

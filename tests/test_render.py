@@ -17,11 +17,13 @@ import pytest
 import yaml
 
 from flasklab.render import (
+    SAMPLE_APP_DIR,
     USER_DATA_LIMIT,
     RenderedFile,
     encode_for_ec2,
     render_files,
     render_user_data,
+    sample_app_files,
 )
 from flasklab.stacks import load_stack
 from tests import config_tools
@@ -76,7 +78,10 @@ def test_generated_files_say_flasklab_wrote_them(stack):
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_stack_files_match_the_expected_files(stack):
-    rendered = {file.path: file.content for file in render_files(load_stack(stack))}
+    """Every file rendered from a template; the sample app ships as it is (tested below)."""
+    settings = load_stack(stack)
+    shipped = {file.path for file in sample_app_files(settings)}
+    rendered = {file.path: file.content for file in render_files(settings) if file.path not in shipped}
     expected_root = EXPECTED_DIR / stack
     if UPDATE_EXPECTED:
         shutil.rmtree(expected_root, ignore_errors=True)
@@ -92,6 +97,20 @@ def test_stack_files_match_the_expected_files(stack):
     assert sorted(rendered) == sorted(expected)
     for path, content in rendered.items():
         assert content == expected[path], f"{path} differs from tests/expected/{stack}{path}"
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_sample_app_is_shipped_unchanged_and_owned_by_the_app(stack):
+    settings = load_stack(stack)
+    written = {entry["path"]: entry for entry in yaml.safe_load(render_user_data(settings))["write_files"]}
+    sources = [
+        path for path in SAMPLE_APP_DIR.rglob("*") if path.is_file() and "__pycache__" not in path.parts
+    ]
+    assert sources
+    for source in sources:
+        entry = written[f"{settings.app.dir}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}"]
+        assert entry["content"] == source.read_text()
+        assert entry["owner"] == f"{settings.app.user}:{settings.app.user}"
 
 
 def check_generated_files(files: list[RenderedFile], workdir: Path, settings) -> dict[str, str]:
