@@ -1,25 +1,38 @@
-"""flasklab's Pulumi program: stack config -> settings -> user-data -> server -> outputs."""
+"""flasklab's Pulumi program: stack config -> settings (+ secrets) -> user-data -> server -> outputs."""
 
 import pulumi
 
+from components.app_secrets import AppSecretValues, AppSecretValuesArgs
 from components.student_server import StudentServer, StudentServerArgs
 from flasklab import plan
+from flasklab.app_secrets import AppSecrets
 from flasklab.pulumi_config import read_stack_config, secret_keys
 from flasklab.render import encode_for_ec2, render_user_data
 from flasklab.settings import ConfigError, load_settings
 
 try:
-    settings = load_settings(read_stack_config(), pulumi.get_stack())
+    settings = load_settings(read_stack_config(), pulumi.get_stack(), secret_keys())
 except ConfigError as error:
     # Reported without a traceback, before any resource is declared.
     raise pulumi.RunError(str(error)) from None
 
-user_data, user_data_base64 = encode_for_ec2(render_user_data(settings))
-if secret_keys():
-    # The user-data carries the secret values (in the app's env file): Pulumi encrypts it
-    # in the state and never shows it in a diff or an output.
-    user_data = pulumi.Output.secret(user_data) if user_data else None
-    user_data_base64 = pulumi.Output.secret(user_data_base64) if user_data_base64 else None
+secret_values = AppSecretValues(
+    f"{plan.resource_name(settings)}-secrets",
+    AppSecretValuesArgs(
+        with_database=settings.database is not None,
+        chosen_secret_key=settings.chosen_secret_key,
+        chosen_database_password=settings.chosen_database_password,
+    ),
+)
+# The user-data carries the secrets (in the app's env file), so it is a secret output too:
+# Pulumi encrypts it in the state and never shows it in a diff or an output.
+encoded = pulumi.Output.secret(
+    pulumi.Output.all(secret_values.secret_key, secret_values.database_password).apply(
+        lambda values: encode_for_ec2(render_user_data(settings, AppSecrets(*values)))
+    )
+)
+user_data = encoded.apply(lambda pair: pair[0])
+user_data_base64 = encoded.apply(lambda pair: pair[1])
 if not (settings.key_name or settings.ssh_public_key):
     pulumi.log.warn(
         "No SSH key: set keyName (an existing EC2 key pair) or sshPublicKey to log in to the server."
@@ -50,3 +63,5 @@ pulumi.export("hostsLine", server.public_ip.apply(lambda ip: plan.hosts_line(set
 pulumi.export("sshCommand", server.public_ip.apply(lambda ip: plan.ssh_command(settings, ip)))
 pulumi.export("instanceId", server.instance_id)
 pulumi.export("restartCommand", plan.restart_command(settings))
+if settings.tls.name == "letsencrypt":
+    pulumi.export("httpsCommand", server.public_ip.apply(lambda ip: plan.https_command(settings, ip)))

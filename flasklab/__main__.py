@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from flasklab.app_secrets import generate_locally
 from flasklab.render import render_user_data
 from flasklab.settings import ConfigError
 from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     if args.command == "render":
-        sys.stdout.write(render_user_data(settings))
+        # Throwaway secrets: `pulumi up` generates the real ones and keeps them in its state.
+        sys.stdout.write(render_user_data(settings, generate_locally(settings)))
         return 0
     from flasklab.rehearsal.run import rehearse
 

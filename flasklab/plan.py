@@ -76,7 +76,22 @@ def hosts_line(settings: Settings, public_ip: str) -> str:
 
 
 def url(settings: Settings) -> str:
-    return f"http://{settings.server_name}/"
+    """Where the app is (for Let's Encrypt: once the name's DNS points at the server)."""
+    return f"{'https' if settings.https else 'http'}://{settings.server_name}/"
+
+
+LETSENCRYPT_COMMAND = "sudo flasklab-letsencrypt"
+
+
+def https_command(settings: Settings, public_ip: str) -> str:
+    """What the teacher runs if the Let's Encrypt certificate could not be had at first boot."""
+    if settings.tls.name != "letsencrypt":
+        return ""
+    names = " and ".join(settings.server_names)
+    return (
+        f"Once DNS resolves {names} to {public_ip} (an A record each), if {url(settings)} does not "
+        f"answer yet, run on the server (see sshCommand): {LETSENCRYPT_COMMAND}"
+    )
 
 
 def ssh_command(settings: Settings, public_ip: str) -> str:

@@ -32,9 +32,11 @@ class Recipe:
     summary: str
     # How the recipe differs from its tutorial (the README's recipe table says it).
     differences: str
+    web_server: WebServer
     packages: tuple[str, ...]
     files: tuple[ServerFile, ...]
-    # Fragments of templates/deploy/, run in this order by flasklab-deploy on first boot.
+    # Fragments of templates/deploy/ that start the app, run in this order by
+    # flasklab-deploy on first boot (after the app's install, before the web server's).
     deploy_steps: tuple[str, ...]
     # The program that runs the app ("gunicorn", "uwsgi" or "mod_wsgi") and what
     # pip installs into the app's environment for it.
@@ -50,20 +52,158 @@ class Recipe:
     # to run without a password (reading logs, status, restarting).
     restart_command: str
     login_commands: tuple[str, ...]
-    # systemd units whose state and journal explain a failure.
+    # systemd units whose state and journal explain a failure, and log files worth
+    # showing then (the web server's and the database's come on top).
     units: tuple[str, ...]
-    # Log files on the server worth showing when something fails.
     logs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WebServer:
+    """Nginx or Apache: its site files, plain HTTP and HTTPS (rendered from templates that
+    both include the app's part), the deploy step that enables one of them, and its logs."""
+
+    name: str
+    packages: tuple[str, ...]
+    http_site: ServerFile
+    https_site: ServerFile
+    # Enables the site file named `enabled_site` (deploy/<name>-site.sh.j2).
+    deploy_step: str
+    reload_command: str
+    unit: str
+    logs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TlsMode:
+    """How a server gets HTTPS (the tls setting)."""
+
+    name: str
+    packages: tuple[str, ...]
+    # Which of the web server's site files are written, and which one is enabled on first boot.
+    http_site: bool
+    https_site: bool
+    enabled_at_boot: str  # "http" or "https"
+    files: tuple[ServerFile, ...]
+    # Deploy steps before the web server's (the certificate it needs) and after it.
+    steps_before_site: tuple[str, ...]
+    steps_after_site: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DatabaseEngine:
+    """A database server from Debian, its setup for the app, and how the app reaches it."""
+
+    name: str
+    label: str  # as the server names itself in SELECT VERSION()
+    packages: tuple[str, ...]
+    # SQL that creates the app's database and user, run by the deploy step as the server's admin.
+    setup_file: ServerFile
+    deploy_step: str
+    # What pip installs into the app's environment, and the SQLAlchemy URL's scheme for it.
+    driver: str
+    url_scheme: str
+    port: int
+    url_query: str
+    unit: str
 
 
 # Files and steps every recipe shares.
 DEPLOY_SCRIPT = ServerFile("flasklab-deploy", "/usr/local/sbin/flasklab-deploy", "0755", "sh")
 APP_ENV_FILE = ServerFile("app.env", "/etc/flasklab/{app}/env", "0640", "env", owner="root:{app}")
 BASE_PACKAGES = ("python3-venv", "curl")
-# Steps before and after the recipe's own.
+# Steps before the recipe's own: the app, its environment and settings.
 FIRST_STEPS = ("app-source.sh", "python-env.sh", "app-settings.sh")
+# The app's migration (appMigrate), after its database and before it starts.
+MIGRATE_STEP = "app-migrate.sh"
+# The folder certbot proves the domain through (http://NAME/.well-known/acme-challenge/).
+ACME_WEBROOT = "/var/lib/flasklab/acme"
 
-NGINX_SITE = ServerFile("nginx-site.conf", "/etc/nginx/sites-available/{app}", checker="nginx")
+NGINX = WebServer(
+    name="nginx",
+    packages=("nginx",),
+    http_site=ServerFile("nginx-site.conf", "/etc/nginx/sites-available/{app}", checker="nginx"),
+    https_site=ServerFile("nginx-site-https.conf", "/etc/nginx/sites-available/{app}-https", checker="nginx"),
+    deploy_step="nginx-site.sh",
+    reload_command="systemctl reload nginx",
+    unit="nginx.service",
+    logs=("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log"),
+)
+APACHE = WebServer(
+    name="apache",
+    packages=("apache2", "libapache2-mod-wsgi-py3"),
+    http_site=ServerFile("apache-site.conf", "/etc/apache2/sites-available/{app}.conf", checker="apache"),
+    https_site=ServerFile(
+        "apache-site-https.conf", "/etc/apache2/sites-available/{app}-https.conf", checker="apache"
+    ),
+    deploy_step="apache-site.sh",
+    reload_command="systemctl reload apache2",
+    unit="apache2.service",
+    logs=("/var/log/apache2/{app}.error.log", "/var/log/apache2/error.log"),
+)
+
+TLS_MODES: dict[str, TlsMode] = {
+    mode.name: mode
+    for mode in (
+        TlsMode("none", (), True, False, "http", (), (), ()),
+        TlsMode(
+            name="self-signed",
+            packages=("openssl",),
+            http_site=False,
+            https_site=True,
+            enabled_at_boot="https",
+            files=(),
+            steps_before_site=("tls-self-signed.sh",),
+            steps_after_site=(),
+        ),
+        TlsMode(
+            name="letsencrypt",
+            packages=("certbot",),
+            # HTTP first: the certificate needs DNS to point at the server, which may come later.
+            http_site=True,
+            https_site=True,
+            enabled_at_boot="http",
+            files=(ServerFile("flasklab-letsencrypt", "/usr/local/sbin/flasklab-letsencrypt", "0755", "sh"),),
+            steps_before_site=(),
+            steps_after_site=("letsencrypt.sh",),
+        ),
+    )
+}
+
+DATABASES: dict[str, DatabaseEngine] = {
+    engine.name: engine
+    for engine in (
+        DatabaseEngine(
+            name="mariadb",
+            label="MariaDB",
+            packages=("mariadb-server",),
+            setup_file=ServerFile(
+                "mariadb-setup.sql", "/etc/flasklab/{app}/database-setup.sql", "0600", None
+            ),
+            deploy_step="mariadb.sh",
+            driver="PyMySQL",
+            url_scheme="mysql+pymysql",
+            port=3306,
+            url_query="?charset=utf8mb4",
+            unit="mariadb.service",
+        ),
+        DatabaseEngine(
+            name="postgresql",
+            label="PostgreSQL",
+            packages=("postgresql",),
+            setup_file=ServerFile(
+                "postgresql-setup.sql", "/etc/flasklab/{app}/database-setup.sql", "0600", None
+            ),
+            deploy_step="postgresql.sh",
+            driver="psycopg[binary]",
+            url_scheme="postgresql+psycopg",
+            port=5432,
+            url_query="",
+            unit="postgresql.service",
+        ),
+    )
+}
+
 WSGI_ENTRY = ServerFile("app.wsgi", "/etc/flasklab/{app}/app.wsgi", checker="python")
 UWSGI_INI = ServerFile("uwsgi.ini", "/etc/flasklab/{app}/uwsgi.ini", checker="uwsgi")
 SUPERVISOR_PROGRAM = ServerFile(
@@ -73,7 +213,6 @@ SUPERVISOR_PROGRAM = ServerFile(
 SUPERVISOR_SOCKET = ServerFile(
     "supervisor-socket.conf", "/etc/supervisor/conf.d/00-flasklab-socket.conf", checker="supervisor"
 )
-NGINX_LOGS = ("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log")
 SYSTEMD_LOGIN_COMMANDS = (
     "journalctl --unit {app} --lines 3 --no-pager --quiet",
     "tail -n 3 /var/log/nginx/{app}.access.log",
@@ -93,13 +232,13 @@ NGINX_GUNICORN_SYSTEMD = Recipe(
         "systemd owns the socket (socket activation), so only Nginx (www-data) can connect; "
         "the app runs as its own user, not the login user; other host names get no answer."
     ),
-    packages=("nginx",),
+    web_server=NGINX,
+    packages=(),
     files=(
         ServerFile("gunicorn.socket", "/etc/systemd/system/{app}.socket", checker="systemd"),
         ServerFile("gunicorn.service", "/etc/systemd/system/{app}.service", checker="systemd"),
-        NGINX_SITE,
     ),
-    deploy_steps=("systemd-app.sh", "nginx-site.sh"),
+    deploy_steps=("systemd-app.sh",),
     app_server="gunicorn",
     pip_packages=("gunicorn",),
     app_address="unix:/run/{app}.sock",
@@ -107,8 +246,8 @@ NGINX_GUNICORN_SYSTEMD = Recipe(
     manager="systemd",
     restart_command="sudo systemctl restart {app}",
     login_commands=SYSTEMD_LOGIN_COMMANDS,
-    units=("{app}.socket", "{app}.service", "nginx.service"),
-    logs=NGINX_LOGS,
+    units=("{app}.socket", "{app}.service"),
+    logs=(),
 )
 
 NGINX_UWSGI_SYSTEMD = Recipe(
@@ -119,14 +258,14 @@ NGINX_UWSGI_SYSTEMD = Recipe(
         "Tutorial 002's Nginx and uWSGI, with systemd instead of supervisor: uWSGI from "
         "Debian (uwsgi-plugin-python3) on localhost:8000, restarted with sudo systemctl."
     ),
-    packages=("nginx", "uwsgi-core", "uwsgi-plugin-python3"),
+    web_server=NGINX,
+    packages=("uwsgi-core", "uwsgi-plugin-python3"),
     files=(
         WSGI_ENTRY,
         UWSGI_INI,
         ServerFile("uwsgi.service", "/etc/systemd/system/{app}.service", checker="systemd"),
-        NGINX_SITE,
     ),
-    deploy_steps=("systemd-app.sh", "nginx-site.sh"),
+    deploy_steps=("systemd-app.sh",),
     app_server="uwsgi",
     pip_packages=(),
     app_address="127.0.0.1:8000",
@@ -134,8 +273,8 @@ NGINX_UWSGI_SYSTEMD = Recipe(
     manager="systemd",
     restart_command="sudo systemctl restart {app}",
     login_commands=SYSTEMD_LOGIN_COMMANDS,
-    units=("{app}.service", "nginx.service"),
-    logs=NGINX_LOGS,
+    units=("{app}.service",),
+    logs=(),
 )
 
 NGINX_UWSGI_SUPERVISOR = Recipe(
@@ -147,9 +286,10 @@ NGINX_UWSGI_SUPERVISOR = Recipe(
         "it runs as the app's user with the app's environment as its virtualenv; logs go to "
         "/var/log/<app>/; the login user joins the group supervisor, as in 002."
     ),
-    packages=("nginx", "supervisor", "uwsgi-core", "uwsgi-plugin-python3"),
-    files=(WSGI_ENTRY, UWSGI_INI, SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET, NGINX_SITE),
-    deploy_steps=("supervisor-app.sh", "nginx-site.sh"),
+    web_server=NGINX,
+    packages=("supervisor", "uwsgi-core", "uwsgi-plugin-python3"),
+    files=(WSGI_ENTRY, UWSGI_INI, SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET),
+    deploy_steps=("supervisor-app.sh",),
     app_server="uwsgi",
     pip_packages=(),
     app_address="127.0.0.1:8000",
@@ -157,8 +297,8 @@ NGINX_UWSGI_SUPERVISOR = Recipe(
     manager="supervisord",
     restart_command="supervisorctl restart {app}",
     login_commands=SUPERVISOR_LOGIN_COMMANDS,
-    units=("supervisor.service", "nginx.service"),
-    logs=("/var/log/{app}/supervisor.log", "/var/log/supervisor/supervisord.log", *NGINX_LOGS),
+    units=("supervisor.service",),
+    logs=("/var/log/{app}/supervisor.log", "/var/log/supervisor/supervisord.log"),
 )
 
 NGINX_GUNICORN_SUPERVISOR = Recipe(
@@ -170,9 +310,10 @@ NGINX_GUNICORN_SUPERVISOR = Recipe(
         "user and the group adm; the login user joins the group supervisor, so supervisorctl "
         "works without sudo."
     ),
-    packages=("nginx", "supervisor"),
-    files=(SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET, NGINX_SITE),
-    deploy_steps=("supervisor-app.sh", "nginx-site.sh"),
+    web_server=NGINX,
+    packages=("supervisor",),
+    files=(SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET),
+    deploy_steps=("supervisor-app.sh",),
     app_server="gunicorn",
     pip_packages=("gunicorn",),
     app_address="127.0.0.1:8000",
@@ -180,12 +321,11 @@ NGINX_GUNICORN_SUPERVISOR = Recipe(
     manager="supervisord",
     restart_command="supervisorctl restart {app}",
     login_commands=(*SUPERVISOR_LOGIN_COMMANDS, "tail -n 3 /var/log/{app}/gunicorn-access.log"),
-    units=("supervisor.service", "nginx.service"),
+    units=("supervisor.service",),
     logs=(
         "/var/log/{app}/gunicorn-error.log",
         "/var/log/{app}/supervisor.log",
         "/var/log/supervisor/supervisord.log",
-        *NGINX_LOGS,
     ),
 )
 
@@ -198,12 +338,10 @@ APACHE_MODWSGI = Recipe(
         "python-home; the .wsgi entry file is generated (it loads the app's settings first); "
         "Apache serves only the static folder, never the source (000's DocumentRoot is the app)."
     ),
-    packages=("apache2", "libapache2-mod-wsgi-py3"),
-    files=(
-        WSGI_ENTRY,
-        ServerFile("apache-site.conf", "/etc/apache2/sites-available/{app}.conf", checker="apache"),
-    ),
-    deploy_steps=("apache-site.sh",),
+    web_server=APACHE,
+    packages=(),
+    files=(WSGI_ENTRY,),
+    deploy_steps=(),
     app_server="mod_wsgi",
     pip_packages=(),
     app_address="",
@@ -215,8 +353,8 @@ APACHE_MODWSGI = Recipe(
         "tail -n 3 /var/log/apache2/{app}.error.log",
         "sudo -n systemctl reload apache2",
     ),
-    units=("apache2.service",),
-    logs=("/var/log/apache2/{app}.error.log", "/var/log/apache2/error.log"),
+    units=(),
+    logs=(),
 )
 
 RECIPES: dict[str, Recipe] = {

@@ -16,11 +16,15 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from flasklab import plan
+from flasklab.app_secrets import AppSecrets, database_url
 from flasklab.recipes import (
+    ACME_WEBROOT,
     APP_ENV_FILE,
     BASE_PACKAGES,
     DEPLOY_SCRIPT,
     FIRST_STEPS,
+    MIGRATE_STEP,
     ServerFile,
 )
 from flasklab.settings import PROJECT_DIR, Settings
@@ -29,6 +33,8 @@ TEMPLATES_DIR = PROJECT_DIR / "templates"
 SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_app"
 # AWS refuses user_data over 16 KB; past this size it is sent gzip-compressed.
 USER_DATA_LIMIT = 16 * 1024
+# The sample app's own migration: it creates its table (see sample_app/application.py).
+SAMPLE_APP_MIGRATE = "flask init-db"
 
 
 @dataclass(frozen=True)
@@ -66,17 +72,85 @@ def for_app(text: str, settings: Settings) -> str:
     return text.format(app=settings.app.name)
 
 
-def _render(server_file: ServerFile, settings: Settings) -> RenderedFile:
+def migrate_command(settings: Settings) -> str:
+    """appMigrate, or the sample app's own when it has a database ('' for none)."""
+    if settings.app.migrate:
+        return settings.app.migrate
+    return SAMPLE_APP_MIGRATE if settings.database and not settings.app.repo else ""
+
+
+def deploy_steps(settings: Settings) -> list[str]:
+    """The fragments of templates/deploy/ flasklab-deploy runs, in order: the app and its
+    settings, its database and migration, the recipe's start of the app, then the web
+    server's site with HTTPS around it."""
+    database = settings.database
+    return [
+        *FIRST_STEPS,
+        *((database.deploy_step,) if database else ()),
+        *((MIGRATE_STEP,) if migrate_command(settings) else ()),
+        *settings.recipe.deploy_steps,
+        *settings.tls.steps_before_site,
+        settings.recipe.web_server.deploy_step,
+        *settings.tls.steps_after_site,
+    ]
+
+
+def server_files(settings: Settings) -> list[ServerFile]:
+    """The files rendered from templates, in the order cloud-init writes them."""
+    web_server, tls, database = settings.recipe.web_server, settings.tls, settings.database
+    return [
+        *settings.recipe.files,
+        *((web_server.http_site,) if tls.http_site else ()),
+        *((web_server.https_site,) if tls.https_site else ()),
+        *tls.files,
+        *((database.setup_file,) if database else ()),
+        APP_ENV_FILE,
+        DEPLOY_SCRIPT,
+    ]
+
+
+def flasklab_env(settings: Settings, app_secrets: AppSecrets) -> list[tuple[str, str]]:
+    """The settings flasklab itself gives the app, after the teacher's appEnv."""
+    env = [("SECRET_KEY", app_secrets.secret_key)]
+    if settings.database:
+        env.append(("DATABASE_URL", database_url(settings, app_secrets)))
+    if settings.https:
+        # Flask's from_prefixed_env() reads it: session cookies only travel over HTTPS.
+        env.append(("FLASK_SESSION_COOKIE_SECURE", "true"))
+    return env
+
+
+def tls_dir(settings: Settings) -> str:
+    return f"{settings.app.config_dir}/tls"
+
+
+def _render(server_file: ServerFile, settings: Settings, app_secrets: AppSecrets) -> RenderedFile:
     template = template_environment().get_template(f"{server_file.template}.j2")
     recipe = settings.recipe
+    app = settings.app
     content = template.render(
-        app=settings.app,
+        app=app,
         recipe=recipe,
+        web_server=recipe.web_server,
+        tls=settings.tls,
+        tls_email=settings.tls_email,
+        database=settings.database,
+        app_secrets=app_secrets,
+        flasklab_env=flasklab_env(settings, app_secrets),
+        migrate_command=migrate_command(settings),
+        database_setup=for_app(settings.database.setup_file.path, settings) if settings.database else "",
+        pip_packages=(*recipe.pip_packages, *((settings.database.driver,) if settings.database else ())),
         app_address=for_app(recipe.app_address, settings),
         restart_command=for_app(recipe.restart_command, settings),
-        deploy_steps=(*FIRST_STEPS, *recipe.deploy_steps),
+        deploy_steps=deploy_steps(settings),
+        # The site file the web server enables on first boot.
+        enabled_site=app.name if settings.tls.enabled_at_boot == "http" else f"{app.name}-https",
+        https=settings.https,
+        tls_dir=tls_dir(settings),
+        acme_webroot=ACME_WEBROOT,
         server_name=settings.server_name,
         server_names=settings.server_names,
+        url=plan.url(settings),
         written_by=written_by(settings),
     )
     return RenderedFile(
@@ -103,10 +177,9 @@ def sample_app_files(settings: Settings) -> list[RenderedFile]:
     ]
 
 
-def render_files(settings: Settings) -> list[RenderedFile]:
+def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFile]:
     """Every file cloud-init writes on the server, in the order it writes them."""
-    server_files = (*settings.recipe.files, APP_ENV_FILE, DEPLOY_SCRIPT)
-    files = [_render(server_file, settings) for server_file in server_files]
+    files = [_render(server_file, settings, app_secrets) for server_file in server_files(settings)]
     if not settings.app.repo:
         files += sample_app_files(settings)
     return files
@@ -114,7 +187,30 @@ def render_files(settings: Settings) -> list[RenderedFile]:
 
 def packages(settings: Settings) -> list[str]:
     extra = ("git",) if settings.app.repo else ()
-    return sorted({*BASE_PACKAGES, *settings.recipe.packages, *extra})
+    database = settings.database.packages if settings.database else ()
+    return sorted(
+        {
+            *BASE_PACKAGES,
+            *settings.recipe.web_server.packages,
+            *settings.recipe.packages,
+            *settings.tls.packages,
+            *database,
+            *extra,
+        }
+    )
+
+
+def units(settings: Settings) -> list[str]:
+    """The systemd units whose state and journal explain a failure."""
+    recipe = settings.recipe
+    database = (settings.database.unit,) if settings.database else ()
+    return [for_app(unit, settings) for unit in (*recipe.units, recipe.web_server.unit, *database)]
+
+
+def logs(settings: Settings) -> list[str]:
+    """Log files on the server worth showing when something fails."""
+    recipe = settings.recipe
+    return [for_app(log, settings) for log in (*recipe.logs, *recipe.web_server.logs)]
 
 
 def users(settings: Settings) -> list:
@@ -133,7 +229,7 @@ def users(settings: Settings) -> list:
     ]
 
 
-def build_cloud_config(settings: Settings) -> dict:
+def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
     """The #cloud-config document as data."""
     return {
         "package_update": True,
@@ -152,7 +248,7 @@ def build_cloud_config(settings: Settings) -> dict:
                 # resolve and package installs never meet half-configured files.
                 "defer": True,
             }
-            for rendered in render_files(settings)
+            for rendered in render_files(settings, app_secrets)
         ],
         "runcmd": [[DEPLOY_SCRIPT.path]],
     }
@@ -170,10 +266,11 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _LiteralDumper.add_representer(str, _represent_str)
 
 
-def render_user_data(settings: Settings) -> str:
-    """The complete user-data text: '#cloud-config' and the YAML document."""
+def render_user_data(settings: Settings, app_secrets: AppSecrets) -> str:
+    """The complete user-data text: '#cloud-config' and the YAML document. It holds the
+    app's secrets (in its env file): Pulumi keeps it as a secret."""
     body = yaml.dump(
-        build_cloud_config(settings),
+        build_cloud_config(settings, app_secrets),
         Dumper=_LiteralDumper,
         sort_keys=False,
         default_flow_style=False,

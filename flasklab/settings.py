@@ -11,15 +11,15 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from flasklab.recipes import RECIPES, Recipe
+from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
@@ -46,6 +46,23 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # python-dotenv (the file is KEY='value').
 _ENV_VALUE_FORBIDDEN = ("'", "\\", "\n", "\r", "\0")
 PYTHON_ENVS = ("venv", "pipenv")
+# Settings whose values are secrets: under Pulumi they must be set with --secret.
+SECRET_SETTINGS = ("databasePassword", "secretKey")
+# Names flasklab itself writes into the app's env file, and the setting that sets each.
+RESERVED_ENV = {"SECRET_KEY": "secretKey", "DATABASE_URL": "database and databasePassword"}
+_EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+# Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
+_PRIVATE_SUFFIXES = (
+    ".test",
+    ".local",
+    ".lan",
+    ".localhost",
+    ".invalid",
+    ".example",
+    ".internal",
+    ".home.arpa",
+)
+_EC2_HOSTNAME = re.compile(r"(^ip-\d+-\d+-\d+-\d+\.|^ec2-\d+-\d+-\d+-\d+\.|\.amazonaws\.com$)")
 
 
 class ConfigError(Exception):
@@ -74,6 +91,8 @@ class AppSettings:
     threads: int
     # The app's settings (appEnv), in the order they were given.
     env: tuple[tuple[str, str], ...] = ()
+    # A command run once before the app starts (appMigrate); empty: none.
+    migrate: str = ""
 
     @property
     def entry(self) -> str:
@@ -131,6 +150,17 @@ class Settings:
     ssh_public_key: str
     course: str
     app: AppSettings
+    tls: TlsMode
+    tls_email: str
+    database: DatabaseEngine | None
+    # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.secrets).
+    # Never shown: they are secrets.
+    chosen_secret_key: str = field(default="", repr=False)
+    chosen_database_password: str = field(default="", repr=False)
+
+    @property
+    def https(self) -> bool:
+        return self.tls.name != "none"
 
     @property
     def debian_codename(self) -> str:
@@ -231,10 +261,12 @@ def _check_server_name(key: str, name: str, problems: list[str]) -> None:
         )
 
 
-def load_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
+def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Collection[str] = ()) -> Settings:
     """Validate a stack's config (keys without the 'flasklab:' prefix) into Settings.
 
-    Raises ConfigError with every problem at once, so a teacher fixes a stack in one go.
+    `secret_keys` are the keys whose values are secrets (set with --secret); the secret
+    settings are refused in plain text. Raises ConfigError with every problem at once,
+    so a teacher fixes a stack in one go.
     """
     declared = declared_keys()
     problems: list[str] = []
@@ -376,10 +408,86 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
                 f"value without them (a generated password: letters and digits)."
             )
 
+    for name, setting in RESERVED_ENV.items():
+        if name in app_env:
+            problems.append(
+                f"appEnv.{name}: flasklab writes {name} into the env file itself, from {setting}; "
+                f"remove it with `pulumi config rm --path appEnv.{name}`."
+            )
+
+    migrate = (values["appMigrate"] or "").strip()
+    if any(char in migrate for char in "\n\r\0"):
+        problems.append("appMigrate must be one command line, e.g. `flask db upgrade`.")
+
+    database = DATABASES.get(values["database"] or "")
+    if values["database"] != "none" and database is None:
+        problems.append(
+            f"database: {values['database']!r} is not a database flasklab installs. Use none, mariadb "
+            f"(MySQL, tutorial 003) or postgresql (tutorial 004): `pulumi config set database mariadb`."
+        )
+    for key in SECRET_SETTINGS:
+        value = values[key] or ""
+        if value and key not in secret_keys:
+            problems.append(
+                f"{key} is stored in plain text in the stack's file. Set it as a secret: "
+                f"`pulumi config set --secret {key}` (it asks for the value), or remove it with "
+                f"`pulumi config rm {key}` to have one generated."
+            )
+        if value and any(char in value for char in (*_ENV_VALUE_FORBIDDEN, '"')):
+            problems.append(
+                f"{key}: the value holds a quote, a backslash or a line break, which the env file and "
+                f"the database's SQL cannot carry unchanged. Choose one with letters, digits and "
+                f"punctuation other than those, or remove it to have one generated."
+            )
+        elif value and len(value) < 12:
+            problems.append(f"{key}: use at least 12 characters, or remove it to have one generated.")
+    if values["databasePassword"] and database is None:
+        problems.append(
+            "databasePassword is set but database is none: set database (mariadb or postgresql) "
+            "or remove it with `pulumi config rm databasePassword`."
+        )
+
+    tls = TLS_MODES.get(values["tls"] or "")
+    tls_email = (values["tlsEmail"] or "").strip()
+    if tls is None:
+        problems.append(
+            f"tls: {values['tls']!r} is not a way flasklab sets up HTTPS. Use none, self-signed "
+            f"(browsers warn; fine for names in /etc/hosts) or letsencrypt (a real public domain)."
+        )
+    elif tls.name != "none" and 443 not in ports:
+        problems.append(
+            f"tls {tls.name} serves HTTPS on port 443, which openPorts does not open: "
+            f"`pulumi config set --path 'openPorts[{len(ports)}]' 443`."
+        )
+    if tls is not None and tls.name == "letsencrypt":
+        if 80 not in ports:
+            problems.append(
+                "tls letsencrypt needs port 80 open: Let's Encrypt checks the domain over "
+                "http://NAME/.well-known/acme-challenge/. Add 80 to openPorts."
+            )
+        if not _EMAIL.match(tls_email):
+            problems.append(
+                "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
+                "certificate expires: `pulumi config set tlsEmail teacher@your-school.org`."
+            )
+        for name in (server_name, *aliases):
+            reason = _why_not_public(name)
+            if reason:
+                problems.append(
+                    f"tls letsencrypt: {name!r} {reason}, so it cannot be a public domain. Let's Encrypt "
+                    f"only issues certificates for names that public DNS resolves to the server, never "
+                    f"for names that exist only in /etc/hosts. Use a domain you control (e.g. "
+                    f"flask.your-school.org, with a DNS A record for the server's IP), or tls self-signed."
+                )
+    elif tls_email and tls is not None:
+        problems.append(
+            "tlsEmail is only used with tls letsencrypt; remove it with `pulumi config rm tlsEmail`."
+        )
+
     if problems:
         raise ConfigError(problems, stack)
 
-    assert recipe is not None and entry is not None
+    assert recipe is not None and tls is not None and entry is not None
     return Settings(
         stack=stack,
         recipe=recipe,
@@ -408,5 +516,25 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev") -> Settings:
             workers=workers,
             threads=threads,
             env=tuple(app_env.items()),
+            migrate=migrate,
         ),
+        tls=tls,
+        tls_email=tls_email,
+        database=database,
+        chosen_secret_key=values["secretKey"] or "",
+        chosen_database_password=values["databasePassword"] or "",
     )
+
+
+def _why_not_public(name: str) -> str:
+    """Why a server name cannot be a public DNS name ('' if it can be)."""
+    if "." not in name:
+        return "has no dot"
+    if "_" in name:
+        return "holds an underscore, which DNS host names cannot"
+    for suffix in _PRIVATE_SUFFIXES:
+        if name.endswith(suffix):
+            return f"ends in {suffix}, which is reserved for private use"
+    if _EC2_HOSTNAME.search(name):
+        return "is one of EC2's own host names, which change with the server and are not yours"
+    return ""

@@ -48,7 +48,10 @@ def stack_config(stack: str) -> dict[str, Any]:
 
 
 def load_stack(stack: str, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings of a stack file, with optional KEY=VALUE overrides (for rehearsals)."""
+    """Settings of a stack file, with optional KEY=VALUE overrides (for rehearsals).
+
+    A secret setting given as an override is accepted: it is never stored. In the stack
+    file it would be plain text, and is refused."""
     raw = stack_config(stack)
     raw.update(overrides or {})
-    return load_settings(raw, stack)
+    return load_settings(raw, stack, secret_keys=tuple(overrides or ()))

@@ -29,7 +29,28 @@ def cloud_init_schema(user_data: str, workdir: Path) -> str:
     return "" if result.returncode == 0 else result.stdout + result.stderr
 
 
-def nginx_test(site: RenderedFile, workdir: Path) -> str:
+_CERTIFICATE_FILES = re.compile(r"^\s*(?:ssl_certificate|SSLCertificateFile)\s+(\S+)/fullchain\.pem", re.MULTILINE)
+
+
+def certificates_as_on_the_server(site: RenderedFile, workdir: Path) -> dict[str, Path]:
+    """A certificate and key where the site expects them (server path -> file made here):
+    nginx -t and apache2 -t load them."""
+    folders = set(_CERTIFICATE_FILES.findall(site.content))
+    if not folders:
+        return {}
+    made = workdir / "tls"
+    made.mkdir()
+    _run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"]
+        + ["-days", "1", "-subj", "/CN=flasklab-test"]
+        + ["-keyout", str(made / "privkey.pem"), "-out", str(made / "fullchain.pem")]
+    )
+    return {
+        f"{folder}/{name}": made / name for folder in folders for name in ("fullchain.pem", "privkey.pem")
+    }
+
+
+def nginx_test(site: RenderedFile, workdir: Path, app_user: str) -> str:
     """nginx -t on a minimal nginx.conf that includes the site, as Debian's does."""
     for name in NGINX_INCLUDES:
         shutil.copy(Path("/etc/nginx") / name, workdir / name)
@@ -38,7 +59,9 @@ def nginx_test(site: RenderedFile, workdir: Path) -> str:
         f"pid {workdir}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
         f"http {{\n    include mime.types;\n    include {workdir}/site.conf;\n}}\n"
     )
-    result = _run(["nginx", "-t", "-q", "-p", str(workdir), "-c", str(workdir / "nginx.conf")])
+    command = ["nginx", "-t", "-q", "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
+    files = certificates_as_on_the_server(site, workdir)
+    result = _run(as_on_the_server(command, workdir, app_user, files=files) if files else command)
     return "" if result.returncode == 0 and not result.stderr else result.stderr
 
 
@@ -75,11 +98,18 @@ def shell_check(script: RenderedFile, workdir: Path) -> str:
 
 
 def as_on_the_server(
-    command: list[str], workdir: Path, app_user: str, dirs: tuple[str, ...] = ()
+    command: list[str],
+    workdir: Path,
+    app_user: str,
+    dirs: tuple[str, ...] = (),
+    files: dict[str, Path] | None = None,
 ) -> list[str]:
     """`command` in a private mount namespace where the app's user and the group supervisor
-    exist and `dirs` exist, as on the server: Apache and supervisord look them up while
-    reading their configs. This machine's own /etc/passwd and folders stay untouched."""
+    exist, and `dirs` and `files` (server path -> file here) exist, as on the server: Apache
+    and supervisord look them up while reading their configs, the web servers load
+    certificates. This machine's own /etc/passwd and folders stay untouched."""
+    files = files or {}
+    assert all(path.startswith("/etc/") for path in files), files
     for name in ("passwd", "group"):
         original = Path("/etc", name).read_text()
         extra = (
@@ -88,7 +118,17 @@ def as_on_the_server(
             else f"{app_user}:x:990:\nsupervisor:x:991:\n"
         )
         (workdir / name).write_text(original + extra)
-    mounts = [f"mount --bind {workdir}/passwd /etc/passwd", f"mount --bind {workdir}/group /etc/group"]
+    mounts = []
+    if files:
+        # A writable layer over /etc, seen by this namespace only.
+        for layer in ("etc-upper", "etc-work"):
+            (workdir / layer).mkdir()
+        mounts.append(
+            f"mount -t overlay overlay -o lowerdir=/etc,upperdir={workdir}/etc-upper,"
+            f"workdir={workdir}/etc-work /etc"
+        )
+        mounts += [f"mkdir -p {Path(path).parent} && cp {source} {path}" for path, source in files.items()]
+    mounts += [f"mount --bind {workdir}/passwd /etc/passwd", f"mount --bind {workdir}/group /etc/group"]
     for parent in sorted({str(Path(folder).parent) for folder in dirs}):
         mounts.append(f"mount -t tmpfs tmpfs {parent}")
     mounts += [f"mkdir -p {folder}" for folder in dirs]
@@ -97,7 +137,18 @@ def as_on_the_server(
 
 
 # What the site needs beyond Apache's built-in modules (log_config is built in on Debian).
-APACHE_MODULES = ("mpm_event", "authz_core", "alias", "mime", "expires", "wsgi")
+APACHE_MODULES = (
+    "mpm_event",
+    "authz_core",
+    "alias",
+    "mime",
+    "expires",
+    "wsgi",
+    "headers",
+    "rewrite",
+    "socache_shmcb",
+    "ssl",
+)
 
 
 def apache_test(site: RenderedFile, workdir: Path, app_user: str) -> str:
@@ -114,7 +165,8 @@ def apache_test(site: RenderedFile, workdir: Path, app_user: str) -> str:
         f"Include {workdir}/site.conf\n"
     )
     command = ["env", f"APACHE_LOG_DIR={workdir}", "apache2", "-t", "-f", str(workdir / "apache2.conf")]
-    result = _run(as_on_the_server(command, workdir, app_user))
+    files = certificates_as_on_the_server(site, workdir)
+    result = _run(as_on_the_server(command, workdir, app_user, files=files))
     complaints = [line for line in result.stderr.splitlines() if line.strip() != "Syntax OK"]
     return "" if result.returncode == 0 and not complaints else result.stderr
 

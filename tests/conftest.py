@@ -3,6 +3,7 @@ under Pulumi's mocks (no CLI, no AWS account)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -11,12 +12,42 @@ from typing import Any
 import pytest
 import yaml
 
-from flasklab.settings import PROJECT_DIR
+from flasklab.app_secrets import AppSecrets
+from flasklab.settings import PROJECT_DIR, Settings
 from flasklab.stacks import STACKS_DIR, stack_names
 
 EXAMPLE_STACKS = stack_names()
 FAKE_AMI = "ami-0fedcba9876543210"
 FAKE_IP = "198.51.100.23"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+# Fixed stand-ins for the generated secrets, so rendered files can be compared exactly.
+TEST_SECRETS = AppSecrets(
+    secret_key="TestSecretKey0123456789abcdefghijklmnopqrstuvwxyz",
+    database_password="TestDatabasePassword0123456789ab",
+)
+
+
+def secrets_for_tests(settings: Settings) -> AppSecrets:
+    """TEST_SECRETS as the settings use them (no database password without a database)."""
+    return TEST_SECRETS if settings.database else AppSecrets(TEST_SECRETS.secret_key)
+
+
+def mock_random_password(resource_name: str) -> str:
+    """What the mocked pulumi-random provider generates for a RandomPassword."""
+    return "Mock" + hashlib.sha256(resource_name.encode()).hexdigest()[:28]
+
+
+def mock_secrets(stack: str, settings: Settings) -> AppSecrets:
+    """The secrets the program renders under the mocks, unless the config chose them."""
+    prefix = f"flasklab-{stack}-secrets"
+    return AppSecrets(
+        secret_key=settings.chosen_secret_key or mock_random_password(f"{prefix}-secret-key"),
+        database_password=(
+            settings.chosen_database_password or mock_random_password(f"{prefix}-database-password")
+        )
+        if settings.database
+        else "",
+    )
 
 
 @dataclass
@@ -28,8 +59,10 @@ class ProgramRun:
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     # Each resource's inputs as the SDK sent them to the engine, secrets still wrapped:
-    # what the engine would write to the state.
+    # what the engine would write to the state; and which of its outputs it asked the
+    # engine to keep secret.
     wire_inputs: list[dict[str, Any]] = field(default_factory=list)
+    secret_outputs_asked: list[list[str]] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -52,6 +85,8 @@ def _mocks(run: ProgramRun):
                 )
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
+            if args.typ == RANDOM_PASSWORD:
+                state["result"] = mock_random_password(args.name)
             run.resources.append({"type": args.typ, "name": args.name, "inputs": dict(args.inputs)})
             return f"{args.name}-id", state
 
@@ -94,6 +129,7 @@ def run_program(monkeypatch):
 
         def recording_register(monitor, request):
             result.wire_inputs.append(json_format.MessageToDict(request.object))
+            result.secret_outputs_asked.append(list(request.additionalSecretOutputs))
             return register(monitor, request)
 
         monkeypatch.setattr(MockMonitor, "RegisterResource", recording_register)

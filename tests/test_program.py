@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+
 import pytest
 
 from flasklab import plan
 from flasklab.render import render_user_data
 from flasklab.stacks import load_stack
-from tests.conftest import EXAMPLE_STACKS, FAKE_AMI, FAKE_IP
+from tests.conftest import EXAMPLE_STACKS, FAKE_AMI, FAKE_IP, RANDOM_PASSWORD, mock_secrets
 
 INSTANCE = "aws:ec2/instance:Instance"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -22,7 +25,7 @@ def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stac
 
     assert instance["instanceType"] == settings.instance_type
     assert instance["ami"] == FAKE_AMI
-    assert instance["userData"] == render_user_data(settings)
+    assert user_data_sent(instance) == render_user_data(settings, mock_secrets(stack, settings))
     assert instance["userDataReplaceOnChange"] is True
     assert instance["metadataOptions"]["httpTokens"] == "required"
     assert instance["rootBlockDevice"]["encrypted"] is True
@@ -128,7 +131,8 @@ def test_outputs(run_program, stack):
     assert outputs["publicIp"] == FAKE_IP
     assert outputs["publicDns"] == f"ec2-{FAKE_IP.replace('.', '-')}.compute.amazonaws.com"
     assert outputs["serverName"] == settings.server_name
-    assert outputs["url"] == f"http://{settings.server_name}/"
+    scheme = "https" if settings.tls.name != "none" else "http"
+    assert outputs["url"] == f"{scheme}://{settings.server_name}/"
     assert outputs["sshCommand"] == plan.ssh_command(settings, FAKE_IP)
     assert outputs["sshCommand"].endswith(f"admin@{FAKE_IP}")
     assert outputs["instanceId"] == f"flasklab-{stack}-instance-id"
@@ -145,6 +149,8 @@ def test_resources_are_children_of_the_student_server(run_program):
         SECURITY_GROUP,
         KEY_PAIR,
         INSTANCE,
+        "flasklab:index:AppSecretValues",
+        RANDOM_PASSWORD,
     }
 
 
@@ -183,30 +189,116 @@ def plain_occurrences(value, needle: str, path: str = "") -> list[str]:
     return [path] if isinstance(value, str) and needle in value else []
 
 
-def test_secret_app_settings_are_encrypted_in_the_state_and_absent_from_outputs(run_program):
-    secret = "s3cret-from-pulumi-config-7Qx"
-    run = run_program("t003-supervisor", secret_keys=("appEnv",), appEnv={"SECRET_KEY": secret})
-    instance_inputs = next(
+def user_data_sent(instance_inputs: dict) -> str:
+    """The user-data text, from userData or (past 16 KB) gzip in userDataBase64."""
+    def unwrapped(value):
+        return value["value"] if isinstance(value, dict) and SECRET_SIGNATURE in value else value
+
+    return unwrapped(instance_inputs.get("userData")) or gunzip(unwrapped(instance_inputs["userDataBase64"]))
+
+
+def gunzip(packed: str) -> str:
+    return gzip.decompress(base64.b64decode(packed)).decode()
+
+
+def wire_user_data(run) -> tuple[bool, str]:
+    """Whether the user-data went to the engine (and so to the state) as a secret, and its text."""
+    wire = next(
         wire
         for wire, resource in zip(run.wire_inputs, run.resources, strict=True)
         if resource["type"] == INSTANCE
     )
-    # The secret does reach the server, in the env file of the user-data, marked secret...
-    assert instance_inputs["userData"][SECRET_SIGNATURE]
-    assert f"SECRET_KEY='{secret}'" in instance_inputs["userData"]["value"]
-    # ...but nothing sent to the engine carries it in plain text, and no output shows it.
+    for name, decode in (("userData", str), ("userDataBase64", gunzip)):
+        field = wire.get(name)
+        if isinstance(field, str) and field:
+            return False, decode(field)
+        if isinstance(field, dict) and field.get("value"):
+            return bool(field.get(SECRET_SIGNATURE)), decode(field["value"])
+    raise AssertionError(f"no user-data was sent: {wire}")
+
+
+def assert_only_ever_secret(run, secret: str) -> None:
+    """Nothing sent to the engine (what it writes to the state) carries `secret` in plain
+    text, and no output shows it."""
     assert [hit for wire in run.wire_inputs for hit in plain_occurrences(wire, secret)] == []
     assert [name for name, value in run.outputs.items() if secret in str(value)] == []
 
 
-def test_user_data_without_secret_settings_stays_readable_in_diffs(run_program):
-    run = run_program("t003-supervisor")
-    instance_inputs = next(
-        wire
-        for wire, resource in zip(run.wire_inputs, run.resources, strict=True)
-        if resource["type"] == INSTANCE
+def test_secret_app_settings_are_encrypted_in_the_state_and_absent_from_outputs(run_program):
+    secret = "s3cret-from-pulumi-config-7Qx"
+    run = run_program("t003-supervisor", secret_keys=("appEnv",), appEnv={"API_TOKEN": secret})
+    is_secret, user_data = wire_user_data(run)
+    # The secret does reach the server, in the env file of the user-data, marked secret...
+    assert is_secret
+    assert f"API_TOKEN='{secret}'" in user_data
+    # ...but is never plain text.
+    assert_only_ever_secret(run, secret)
+
+
+@pytest.mark.parametrize("stack", ["t003-supervisor", "t004-postgres"])
+def test_generated_secrets_are_kept_in_the_state_encrypted_and_reach_the_env_file(run_program, stack):
+    settings = load_stack(stack)
+    run = run_program(stack)
+    generated = mock_secrets(stack, settings)
+    passwords = [r for r in run.resources if r["type"] == RANDOM_PASSWORD]
+    assert sorted(r["name"] for r in passwords) == [
+        f"flasklab-{stack}-secrets-database-password",
+        f"flasklab-{stack}-secrets-secret-key",
+    ]
+    for resource in passwords:  # letters and digits: safe in URLs, SQL and the env file
+        assert resource["inputs"]["special"] is False
+        assert resource["inputs"]["length"] >= 32
+    # pulumi-random asks the engine to encrypt what it generates in the state.
+    for resource, asked in zip(run.resources, run.secret_outputs_asked, strict=True):
+        if resource["type"] == RANDOM_PASSWORD:
+            assert "result" in asked
+    is_secret, user_data = wire_user_data(run)
+    assert is_secret
+    assert f"SECRET_KEY='{generated.secret_key}'" in user_data
+    assert f":{generated.database_password}@localhost:" in user_data
+    for secret in (generated.secret_key, generated.database_password):
+        assert_only_ever_secret(run, secret)
+
+
+def test_a_password_set_with_secret_replaces_the_generated_one(run_program):
+    chosen = "Chosen-by-the-teacher-42"
+    run = run_program("t004-postgres", secret_keys=("databasePassword",), databasePassword=chosen)
+    assert [r["name"] for r in run.resources if r["type"] == RANDOM_PASSWORD] == [
+        "flasklab-t004-postgres-secrets-secret-key"
+    ]
+    _, user_data = wire_user_data(run)
+    assert f"api:{chosen}@localhost:5432/api" in user_data
+    assert f"PASSWORD '{chosen}'" in user_data
+    assert_only_ever_secret(run, chosen)
+
+
+def test_a_secret_setting_in_plain_text_is_refused_without_echoing_it(run_program):
+    import pulumi
+
+    chosen = "Plain-text-password-99"
+    with pytest.raises(pulumi.RunError) as error:
+        run_program("t004-postgres", databasePassword=chosen)
+    assert "pulumi config set --secret databasePassword" in str(error.value)
+    assert chosen not in str(error.value)
+    assert run_program.runs[-1].resources == []
+
+
+def test_user_data_is_always_secret_since_it_holds_the_secret_key(run_program):
+    run = run_program("dev")
+    is_secret, user_data = wire_user_data(run)
+    assert is_secret
+    assert "SECRET_KEY='Mock" in user_data
+
+
+def test_letsencrypt_stack_says_how_to_get_the_certificate_once_dns_points(run_program):
+    outputs = run_program("t003-supervisor").outputs
+    assert outputs["url"] == "https://microblog.example.org/"
+    assert outputs["httpsCommand"] == (
+        f"Once DNS resolves microblog.example.org and www.microblog.example.org to {FAKE_IP} "
+        f"(an A record each), if https://microblog.example.org/ does not answer yet, "
+        f"run on the server (see sshCommand): sudo flasklab-letsencrypt"
     )
-    assert isinstance(instance_inputs["userData"], str)
+    assert "httpsCommand" not in run_program("dev").outputs
 
 
 @pytest.mark.parametrize(

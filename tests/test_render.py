@@ -27,18 +27,27 @@ from flasklab.render import (
 )
 from flasklab.stacks import load_stack
 from tests import config_tools
-from tests.conftest import EXAMPLE_STACKS
+from tests.conftest import EXAMPLE_STACKS, secrets_for_tests
 
 EXPECTED_DIR = Path(__file__).parent / "expected"
+
+
+def user_data_of(settings) -> str:
+    return render_user_data(settings, secrets_for_tests(settings))
+
+
+def files_of(settings) -> list[RenderedFile]:
+    return render_files(settings, secrets_for_tests(settings))
 # FLASKLAB_UPDATE_EXPECTED=1 rewrites the expected files from the templates; review the diff.
 UPDATE_EXPECTED = os.environ.get("FLASKLAB_UPDATE_EXPECTED") == "1"
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
-def test_user_data_is_a_cloud_config_under_16_kb(stack):
-    user_data = render_user_data(load_stack(stack))
+def test_user_data_is_a_cloud_config_that_ec2_accepts(stack):
+    user_data = user_data_of(load_stack(stack))
     assert user_data.startswith("#cloud-config\n")
-    assert len(user_data.encode()) <= USER_DATA_LIMIT
+    plain, packed = encode_for_ec2(user_data)
+    assert len((plain or packed).encode()) <= USER_DATA_LIMIT
     document = yaml.safe_load(user_data)
     assert isinstance(document, dict)
     assert document["runcmd"] == [["/usr/local/sbin/flasklab-deploy"]]
@@ -46,7 +55,7 @@ def test_user_data_is_a_cloud_config_under_16_kb(stack):
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_user_data_passes_cloud_inits_schema(stack, tmp_path):
-    assert config_tools.cloud_init_schema(render_user_data(load_stack(stack)), tmp_path) == ""
+    assert config_tools.cloud_init_schema(user_data_of(load_stack(stack)), tmp_path) == ""
 
 
 def test_schema_check_catches_a_bad_cloud_config(tmp_path):
@@ -56,9 +65,9 @@ def test_schema_check_catches_a_bad_cloud_config(tmp_path):
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_write_files_carry_every_rendered_file_once(stack):
     settings = load_stack(stack)
-    document = yaml.safe_load(render_user_data(settings))
+    document = yaml.safe_load(user_data_of(settings))
     written = {entry["path"]: entry for entry in document["write_files"]}
-    rendered = render_files(settings)
+    rendered = files_of(settings)
     assert len(written) == len(rendered)
     for file in rendered:
         assert written[file.path]["content"] == file.content
@@ -69,11 +78,14 @@ def test_write_files_carry_every_rendered_file_once(stack):
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_generated_files_say_flasklab_wrote_them(stack):
     settings = load_stack(stack)
-    for file in render_files(settings):
+    for file in files_of(settings):
         if file.path.startswith(settings.app.dir):
             continue  # the sample app ships as it is
         first_lines = file.content.splitlines()[:2]
-        assert any(line.startswith("# Written by flasklab for stack") for line in first_lines), file.path
+        assert any(
+            line.startswith(("# Written by flasklab for stack", "-- Written by flasklab for stack"))
+            for line in first_lines
+        ), file.path
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
@@ -81,7 +93,7 @@ def test_stack_files_match_the_expected_files(stack):
     """Every file rendered from a template; the sample app ships as it is (tested below)."""
     settings = load_stack(stack)
     shipped = {file.path for file in sample_app_files(settings)}
-    rendered = {file.path: file.content for file in render_files(settings) if file.path not in shipped}
+    rendered = {file.path: file.content for file in files_of(settings) if file.path not in shipped}
     expected_root = EXPECTED_DIR / stack
     if UPDATE_EXPECTED:
         shutil.rmtree(expected_root, ignore_errors=True)
@@ -102,7 +114,7 @@ def test_stack_files_match_the_expected_files(stack):
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_sample_app_is_shipped_unchanged_and_owned_by_the_app(stack):
     settings = load_stack(stack)
-    written = {entry["path"]: entry for entry in yaml.safe_load(render_user_data(settings))["write_files"]}
+    written = {entry["path"]: entry for entry in yaml.safe_load(user_data_of(settings))["write_files"]}
     sources = [
         path for path in SAMPLE_APP_DIR.rglob("*") if path.is_file() and "__pycache__" not in path.parts
     ]
@@ -131,7 +143,7 @@ def check_generated_files(files: list[RenderedFile], workdir: Path, settings) ->
         folder = workdir / f"{file.checker}-{index}"
         folder.mkdir()
         if file.checker == "nginx":
-            problems[file.path] = config_tools.nginx_test(file, folder)
+            problems[file.path] = config_tools.nginx_test(file, folder, app.user)
         elif file.checker == "apache":
             problems[file.path] = config_tools.apache_test(file, folder, app.user)
         elif file.checker == "uwsgi":
@@ -148,7 +160,7 @@ def check_generated_files(files: list[RenderedFile], workdir: Path, settings) ->
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_generated_configs_pass_their_own_tools(stack, tmp_path):
     settings = load_stack(stack)
-    files = render_files(settings)
+    files = files_of(settings)
     checked = {file.checker for file in files if file.checker}
     problems = check_generated_files(files, tmp_path, settings)
     assert problems and all(text == "" for text in problems.values()), problems
@@ -173,7 +185,7 @@ BREAKAGES = [
 def test_tools_reject_broken_configs(stack, checker, text, replacement, tmp_path):
     """The checks above can fail: each tool rejects a file broken on purpose."""
     settings = load_stack(stack)
-    files = render_files(settings)
+    files = files_of(settings)
     target = next(file for file in files if file.checker == checker and text in file.content)
     broken = dataclasses.replace(target, content=target.content.replace(text, replacement, 1))
     problems = check_generated_files(
@@ -185,7 +197,7 @@ def test_tools_reject_broken_configs(stack, checker, text, replacement, tmp_path
 
 def test_supervisor_reads_the_program_and_lets_the_group_supervisor_in(tmp_path):
     settings = load_stack("t002-uwsgi")
-    files = [file for file in render_files(settings) if file.checker == "supervisor"]
+    files = [file for file in files_of(settings) if file.checker == "supervisor"]
     problems, read = config_tools.supervisor_read(files, tmp_path, "hellopython", "/var/log/hellopython")
     assert problems == ""
     assert read["socket"] == [["0o770", [0, 991]]]
@@ -209,24 +221,24 @@ def test_git_app_is_cloned_at_its_ref_and_gets_git(tmp_path):
             "appRequirements": "deploy/requirements.txt",
         },
     )
-    document = yaml.safe_load(render_user_data(settings))
+    document = yaml.safe_load(user_data_of(settings))
     assert "git" in document["packages"]
     paths = [entry["path"] for entry in document["write_files"]]
     assert not [path for path in paths if path.startswith("/var/www/")], "no sample app"
-    script = next(f for f in render_files(settings) if f.path == "/usr/local/sbin/flasklab-deploy")
+    script = next(f for f in files_of(settings) if f.path == "/usr/local/sbin/flasklab-deploy")
     assert (
         "git clone --quiet 'https://git.example.org/teacher/flask_temperaturas.git?ref=a&b' "
         "/var/www/flask_app\n"
     ) in script.content
     assert "checkout --quiet v1.2\n" in script.content
     assert "-r /var/www/flask_app/deploy/requirements.txt gunicorn" in script.content
-    unit = next(f for f in render_files(settings) if f.path.endswith(".service"))
+    unit = next(f for f in files_of(settings) if f.path.endswith(".service"))
     assert "gunicorn --workers 2 --threads 1 --access-logfile - app:create_app()\n" in unit.content
     assert config_tools.shell_check(script, tmp_path) == ""
 
 
 def test_large_user_data_is_sent_gzipped_and_unpacks_to_the_same_text():
-    small = render_user_data(load_stack("dev"))
+    small = user_data_of(load_stack("ana-bookworm", {"appRepo": "https://example.org/app.git"}))
     assert encode_for_ec2(small) == (small, None)
     large = small + "".join(f"# padding line {n} to pass the limit\n" for n in range(1000))
     plain, packed = encode_for_ec2(large)
@@ -246,7 +258,7 @@ def test_supervisor_command_runs_an_app_factory_through_sh(tmp_path):
     """sh, not supervisor, reads the program's command: an entry such as create_app()
     must reach Gunicorn as one word."""
     settings = load_stack("t003-supervisor", {"appEntry": "microblog:create_app()"})
-    files = [file for file in render_files(settings) if file.checker == "supervisor"]
+    files = [file for file in files_of(settings) if file.checker == "supervisor"]
     problems, read = config_tools.supervisor_read(files, tmp_path, "microblog", "/var/log/microblog")
     assert problems == ""
     program, flag, script = shlex.split(read["programs"]["microblog"]["command"])
