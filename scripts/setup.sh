@@ -13,7 +13,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
-    python3 python3-venv python3-pip git curl ca-certificates \
+    python3 python3-venv python3-pip git curl ca-certificates openssl \
     debootstrap systemd-container \
     cloud-init nginx-light shellcheck \
     apache2 libapache2-mod-wsgi-py3 uwsgi-core uwsgi-plugin-python3

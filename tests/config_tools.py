@@ -29,7 +29,9 @@ def cloud_init_schema(user_data: str, workdir: Path) -> str:
     return "" if result.returncode == 0 else result.stdout + result.stderr
 
 
-_CERTIFICATE_FILES = re.compile(r"^\s*(?:ssl_certificate|SSLCertificateFile)\s+(\S+)/fullchain\.pem", re.MULTILINE)
+_CERTIFICATE_FILES = re.compile(
+    r"^\s*(?:ssl_certificate|SSLCertificateFile)\s+(\S+)/fullchain\.pem", re.MULTILINE
+)
 
 
 def certificates_as_on_the_server(site: RenderedFile, workdir: Path) -> dict[str, Path]:
@@ -38,16 +40,25 @@ def certificates_as_on_the_server(site: RenderedFile, workdir: Path) -> dict[str
     folders = set(_CERTIFICATE_FILES.findall(site.content))
     if not folders:
         return {}
-    made = workdir / "tls"
-    made.mkdir()
-    _run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"]
-        + ["-days", "1", "-subj", "/CN=flasklab-test"]
-        + ["-keyout", str(made / "privkey.pem"), "-out", str(made / "fullchain.pem")]
+    made = self_signed_certificate(workdir / "tls", "flasklab-test")
+    return {f"{folder}/{path.name}": path for folder in folders for path in made}
+
+
+def self_signed_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """(fullchain.pem, privkey.pem) in `folder`: a certificate for `name`, made as
+    templates/deploy/tls-self-signed.sh makes the servers' own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    certificate, key = folder / "fullchain.pem", folder / "privkey.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-noenc", "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"),
+            *("-keyout", str(key), "-out", str(certificate)),
+        ],
+        check=True,
+        capture_output=True,
     )
-    return {
-        f"{folder}/{name}": made / name for folder in folders for name in ("fullchain.pem", "privkey.pem")
-    }
+    return certificate, key
 
 
 def nginx_test(site: RenderedFile, workdir: Path, app_user: str) -> str:

@@ -191,6 +191,7 @@ def plain_occurrences(value, needle: str, path: str = "") -> list[str]:
 
 def user_data_sent(instance_inputs: dict) -> str:
     """The user-data text, from userData or (past 16 KB) gzip in userDataBase64."""
+
     def unwrapped(value):
         return value["value"] if isinstance(value, dict) and SECRET_SIGNATURE in value else value
 

@@ -49,6 +49,20 @@ def test_example_stack_boots_and_serves_every_server_name(rehearsal_of, stack):
     assert_served_by_the_recipes_programs(rehearsal, settings)
     assert_env_file_is_private(rehearsal, settings)
     assert_login_user_manages_the_app(rehearsal, settings)
+    if settings.tls.name == "letsencrypt":
+        assert_letsencrypt_waits_for_dns(rehearsal, settings)
+
+
+def assert_letsencrypt_waits_for_dns(rehearsal: Rehearsal, settings) -> None:
+    """Offline, as before DNS points at a server, certbot cannot get a certificate: the
+    install goes on, the site serves plain HTTP, and the log says the one command to run."""
+    output = (rehearsal.root / "var/log/cloud-init-output.log").read_text()
+    assert "flasklab: no certificate yet" in output
+    assert "flasklab: once DNS resolves" in output and "run: sudo flasklab-letsencrypt" in output
+    enabled = rehearsal.root / "etc/nginx/sites-enabled" / settings.app.name
+    assert os.readlink(enabled) == f"/etc/nginx/sites-available/{settings.app.name}"
+    result = rehearsal.run_inside("systemctl is-enabled certbot.timer")
+    assert result.stdout.strip() == "enabled", result
 
 
 def assert_served_by_the_recipes_programs(rehearsal: Rehearsal, settings) -> None:
@@ -65,8 +79,10 @@ def assert_served_by_the_recipes_programs(rehearsal: Rehearsal, settings) -> Non
 
 
 def assert_env_file_is_private(rehearsal: Rehearsal, settings) -> None:
+    """The env file holds the generated secrets: root and the app's group read it, no one else."""
     app = settings.app
     env_file = rehearsal.root / app.env_file.lstrip("/")
+    assert "SECRET_KEY='" in env_file.read_text()
     info = env_file.stat()
     app_gid = next(
         int(line.split(":")[2])
@@ -245,3 +261,69 @@ def test_git_hosted_app_deploys_unchanged_in_every_recipe(rehearsal_of, recipe, 
     assert_served(rehearsal, outcome)
     assert page in outcome.first_response
     assert_served_by_the_recipes_programs(rehearsal, settings)
+
+
+# Every recipe with each database; HTTPS with a self-signed certificate on one Nginx recipe
+# and on Apache.
+DATABASE_RUNS = [
+    (recipe, database, tls)
+    for recipe in (
+        "nginx-gunicorn-systemd",
+        "nginx-gunicorn-supervisor",
+        "nginx-uwsgi-supervisor",
+        "nginx-uwsgi-systemd",
+        "apache-modwsgi",
+    )
+    for database in ("mariadb", "postgresql")
+    for tls in (
+        ["self-signed"]
+        if (recipe, database) in {("nginx-gunicorn-systemd", "postgresql"), ("apache-modwsgi", "mariadb")}
+        else ["none"]
+    )
+]
+
+
+@pytest.mark.parametrize(("recipe", "database", "tls"), DATABASE_RUNS)
+def test_every_recipe_serves_the_app_with_each_database(rehearsal_of, recipe, database, tls):
+    """The sample app's migration ran before the app started, its database page writes and
+    reads rows, its JSON API stores a note, the database listens on localhost only (all
+    checked by the rehearsal), and the secrets stay in the private env file."""
+    settings = load_stack(
+        "dev",
+        {
+            "recipe": recipe,
+            "database": database,
+            "tls": tls,
+            "serverName": "flask.school.test",
+            "serverAliases": ["www.flask.school.test"],
+        },
+    )
+    rehearsal = rehearsal_of(settings)
+    outcome = rehearsal.wait()
+    assert_served(rehearsal, outcome)
+    assert rehearsal.target.database_label and bool(rehearsal.target.certificate) == (tls == "self-signed")
+    steps = report.steps(rehearsal.root)
+    migration = next(i for i, step in enumerate(steps) if step.startswith("run the migration"))
+    starts = [
+        i for i, step in enumerate(steps) if step.startswith(("start ", "run flask_app under", "enable the"))
+    ]
+    assert starts and migration < min(starts), steps
+    assert_served_by_the_recipes_programs(rehearsal, settings)
+    assert_env_file_is_private(rehearsal, settings)
+    if tls == "self-signed":
+        # The session cookie (signed with the generated SECRET_KEY) travels over HTTPS only.
+        assert "Secure" in outcome.first_headers.get("set-cookie", ""), outcome.first_headers
+
+
+def test_a_failing_migration_stops_the_install_and_the_report_shows_its_output(rehearsal_of):
+    settings = load_stack("dev", {"appMigrate": "flask no-such-command"})
+    rehearsal = rehearsal_of(settings)
+    outcome = rehearsal.wait()
+    text = report.render(rehearsal, outcome, plan.hosts_line(settings, "127.0.0.1"), plan.url(settings))
+
+    assert not outcome.ok
+    assert outcome.cloud_init_errors, "cloud-init itself reports the failure"
+    assert "failing step: run the migration (appMigrate) as flask_app: flask no-such-command" in text
+    assert "No such command 'no-such-command'" in text  # Flask's own words, from the output log
+    # The app was never started.
+    assert not (rehearsal.root / "etc/systemd/system/sockets.target.wants/flask_app.socket").exists()

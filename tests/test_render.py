@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flasklab.app_secrets import generate_locally
+from flasklab.recipes import RECIPES
 from flasklab.render import (
     SAMPLE_APP_DIR,
     USER_DATA_LIMIT,
@@ -38,6 +40,8 @@ def user_data_of(settings) -> str:
 
 def files_of(settings) -> list[RenderedFile]:
     return render_files(settings, secrets_for_tests(settings))
+
+
 # FLASKLAB_UPDATE_EXPECTED=1 rewrites the expected files from the templates; review the diff.
 UPDATE_EXPECTED = os.environ.get("FLASKLAB_UPDATE_EXPECTED") == "1"
 
@@ -178,6 +182,7 @@ BREAKAGES = [
     ("t002-uwsgi", "supervisor", "stopsignal = INT", "stopsignal = INTERRUPT"),
     ("t003-supervisor", "supervisor", "user = microblog", "user = nobody-such-user"),
     ("t003-supervisor", "env", "GREETING='", 'GREETING="$HOME" \''),
+    ("t003-supervisor", "nginx", "ssl_protocols TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.2 TLSv1.3 TLSv9;"),
 ]
 
 
@@ -270,3 +275,58 @@ def test_supervisor_command_runs_an_app_factory_through_sh(tmp_path):
         check=True,
     ).stdout.splitlines()
     assert words[-1] == "microblog:create_app()"
+
+
+# Beyond the example stacks: every recipe with each kind of HTTPS, and a database.
+HTTPS_COMBINATIONS = [
+    (recipe, tls, database)
+    for index, recipe in enumerate(sorted(RECIPES))
+    for tls in ("self-signed", "letsencrypt")
+    for database in [("mariadb", "postgresql")[index % 2]]
+]
+
+
+@pytest.mark.parametrize(("recipe", "tls", "database"), HTTPS_COMBINATIONS)
+def test_https_and_database_configs_pass_their_own_tools_in_every_recipe(recipe, tls, database, tmp_path):
+    settings = load_stack(
+        "dev",
+        {
+            "recipe": recipe,
+            "tls": tls,
+            "tlsEmail": "teacher@school.org" if tls == "letsencrypt" else "",
+            "database": database,
+            "serverName": "flask.school.org",
+            "serverAliases": ["www.flask.school.org"],
+        },
+    )
+    files = files_of(settings)
+    paths = [file.path for file in files]
+    web_server = settings.recipe.web_server
+    assert (web_server.http_site.path.format(app="flask_app") in paths) is (tls == "letsencrypt")
+    assert web_server.https_site.path.format(app="flask_app") in paths
+    assert ("/usr/local/sbin/flasklab-letsencrypt" in paths) is (tls == "letsencrypt")
+    problems = check_generated_files(files, tmp_path, settings)
+    assert all(text == "" for text in problems.values()), problems
+    assert config_tools.cloud_init_schema(user_data_of(settings), tmp_path) == ""
+    env = next(file for file in files if file.checker == "env").content
+    assert "FLASK_SESSION_COOKIE_SECURE='true'" in env
+    assert f"DATABASE_URL='{'mysql+pymysql' if database == 'mariadb' else 'postgresql+psycopg'}://" in env
+
+
+def test_database_secrets_are_only_in_files_readable_by_root_and_the_app():
+    settings = load_stack("t004-postgres")
+    password = secrets_for_tests(settings).database_password
+    holders = {file.path: (file.mode, file.owner) for file in files_of(settings) if password in file.content}
+    assert holders == {
+        "/etc/flasklab/api/env": ("0640", "root:api"),
+        "/etc/flasklab/api/database-setup.sql": ("0600", "root:root"),
+    }
+
+
+def test_chosen_password_reaches_the_url_percent_encoded_and_the_sql_as_is():
+    settings = load_stack("t004-postgres", {"databasePassword": "p@ss/word:12 #"})
+    files = render_files(settings, generate_locally(settings))
+    env = next(file for file in files if file.checker == "env").content
+    sql = next(file for file in files if file.path.endswith("database-setup.sql")).content
+    assert "postgresql+psycopg://api:p%40ss%2Fword%3A12%20%23@localhost:5432/api" in env
+    assert "PASSWORD 'p@ss/word:12 #'" in sql

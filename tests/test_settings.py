@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from flasklab.settings import ConfigError, declared_keys, load_settings
+from flasklab.settings import SECRET_SETTINGS, ConfigError, declared_keys, load_settings
 from flasklab.stacks import load_stack, stack_config
 
 
 def problems_of(**raw) -> list[str]:
+    """The problems of a config whose secret settings, if any, were set with --secret."""
     with pytest.raises(ConfigError) as caught:
-        load_settings(raw, "test")
+        load_settings(raw, "test", secret_keys=SECRET_SETTINGS)
     return caught.value.problems
 
 
@@ -78,6 +79,18 @@ def test_values_as_pulumi_passes_them_are_accepted():
         ({"appEnv": {"PASSWORD": "it's"}}, "appEnv.PASSWORD: the value holds a single quote"),
         ({"appEnv": {"PASSWORD": "a\nb"}}, "appEnv.PASSWORD: the value holds a single quote, a backslash or"),
         ({"serverNmae": "x"}, "serverNmae is not a flasklab setting. Did you mean serverName?"),
+        (
+            {"appEnv": {"SECRET_KEY": "x"}},
+            "flasklab writes SECRET_KEY into the env file itself, from secretKey",
+        ),
+        ({"database": "mysql"}, "Use none, mariadb (MySQL, tutorial 003) or postgresql"),
+        ({"appMigrate": "flask db upgrade\nrm -rf /"}, "appMigrate must be one command line"),
+        ({"databasePassword": "Abcdefghijkl1"}, "databasePassword is set but database is none"),
+        ({"database": "mariadb", "databasePassword": "short1"}, "use at least 12 characters"),
+        ({"secretKey": "it's-a-long-secret"}, "secretKey: the value holds a quote"),
+        ({"tls": "https"}, "Use none, self-signed"),
+        ({"tls": "self-signed", "openPorts": [22, 80]}, "`pulumi config set --path 'openPorts[2]' 443`"),
+        ({"tls": "none", "tlsEmail": "t@school.org"}, "tlsEmail is only used with tls letsencrypt"),
     ],
 )
 def test_bad_config_is_named_with_its_fix(raw, expected):
@@ -147,3 +160,72 @@ def test_a_rejected_env_value_is_never_echoed():
 def test_app_env_as_pulumi_passes_it_keeps_its_order():
     settings = load_settings({"appEnv": '{"B": "2", "A": "x y"}'}, "test")
     assert settings.app.env == (("B", "2"), ("A", "x y"))
+
+
+LETSENCRYPT = {"tls": "letsencrypt", "tlsEmail": "teacher@school.org", "serverAliases": []}
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("practica_flask", "has no dot"),
+        ("practica_flask.school.org", "holds an underscore"),
+        ("python.iesgn.test", "ends in .test, which is reserved for private use"),
+        ("intranet.local", "ends in .local"),
+        ("server.lan", "ends in .lan"),
+        ("ec2-198-51-100-23.eu-west-1.compute.amazonaws.com", "is one of EC2's own host names"),
+        ("ip-172-31-5-9.eu-west-1.compute.internal", "ends in .internal"),
+    ],
+)
+def test_letsencrypt_refuses_names_that_cannot_be_public_and_says_why(name, reason):
+    [problem] = problems_of(**LETSENCRYPT, serverName=name)
+    assert f"tls letsencrypt: {name!r} {reason}" in problem
+    assert "never for names that exist only in /etc/hosts" in problem
+
+
+@pytest.mark.parametrize("email", ["", "teacher", "teacher@school", "a b@school.org"])
+def test_letsencrypt_needs_the_teachers_email(email):
+    [problem] = problems_of(**{**LETSENCRYPT, "tlsEmail": email}, serverName="flask.school.org")
+    assert "tls letsencrypt needs tlsEmail" in problem
+
+
+def test_letsencrypt_needs_port_80_for_its_challenge():
+    [problem] = problems_of(**LETSENCRYPT, serverName="flask.school.org", openPorts=[22, 443])
+    assert "needs port 80 open" in problem
+
+
+def test_letsencrypt_accepts_a_public_domain():
+    settings = load_settings({**LETSENCRYPT, "serverName": "flask.school.org"}, "x")
+    assert (settings.tls.name, settings.tls_email, settings.https) == (
+        "letsencrypt",
+        "teacher@school.org",
+        True,
+    )
+
+
+def test_secret_settings_in_plain_text_are_refused_and_never_echoed():
+    raw = {"database": "postgresql", "databasePassword": "Hunter2-hunter2", "secretKey": "Key-0123456789-abc"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(raw, "x")
+    message = str(caught.value)
+    assert "`pulumi config set --secret databasePassword`" in message
+    assert "`pulumi config set --secret secretKey`" in message
+    assert "Hunter2" not in message and "Key-0123" not in message
+    # Set with --secret, they are accepted, and never shown in the settings' repr.
+    settings = load_settings(raw, "x", secret_keys=("databasePassword", "secretKey"))
+    assert settings.chosen_database_password == "Hunter2-hunter2"
+    assert "Hunter2" not in repr(settings)
+
+
+def test_a_secret_setting_in_a_stack_file_is_refused_but_a_one_run_override_is_not(tmp_path, monkeypatch):
+    from flasklab import stacks
+
+    (tmp_path / "Pulumi.plain.yaml").write_text(
+        "config:\n  flasklab:database: mariadb\n  flasklab:databasePassword: Plain-text-123\n"
+    )
+    monkeypatch.setattr(stacks, "STACKS_DIR", tmp_path)
+    with pytest.raises(ConfigError, match="stored in plain text"):
+        stacks.load_stack("plain")
+    monkeypatch.undo()
+    settings = stacks.load_stack("dev", {"database": "mariadb", "databasePassword": "Chosen-for-a-run"})
+    assert settings.chosen_database_password == "Chosen-for-a-run"

@@ -334,13 +334,14 @@ class Rehearsal:
         """Wait for cloud-init to finish and the app to answer its server name."""
         outcome = Outcome()
         name = self.target.server_names[0]
-        self.progress(f"waiting for cloud-init and for http://{name}/ to answer")
+        scheme = "https" if self.target.certificate else "http"
+        self.progress(f"waiting for cloud-init and for {scheme}://{name}/ to answer")
         last_stage = ""
         while time.monotonic() - self.booted_at < timeout:
             elapsed = time.monotonic() - self.booted_at
             if outcome.first_response_seconds is None and self._page_ok(name):
                 outcome.first_response_seconds = elapsed
-                self.progress(f"first good response from http://{name}/ after {elapsed:.1f} s")
+                self.progress(f"first good response from {scheme}://{name}/ after {elapsed:.1f} s")
             if outcome.cloud_init_seconds is None and self.result_file.exists():
                 outcome.cloud_init_seconds = elapsed
                 result = json.loads(self.result_file.read_text())
@@ -634,6 +635,12 @@ def _command_line(proc: Path) -> str:
     return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
 
 
+def rehearsed_url(target: Target) -> str:
+    """The site's address in a rehearsal: a Let's Encrypt site serves plain HTTP here, as it
+    does on a server whose DNS does not point at it yet."""
+    return f"{'https' if target.certificate else 'http'}://{target.server_names[0]}/"
+
+
 def stop_on_sigterm() -> None:
     """A rehearsal killed with SIGTERM cleans up like one stopped with Ctrl-C: the container
     runs in its own session and would otherwise outlive this process."""
@@ -659,7 +666,10 @@ def rehearse(settings: Settings, keep: bool = False) -> int:
         outcome = rehearsal.wait()
         print(
             report.render(
-                rehearsal, outcome, hosts_line=plan.hosts_line(settings, "127.0.0.1"), url=plan.url(settings)
+                rehearsal,
+                outcome,
+                hosts_line=plan.hosts_line(settings, "127.0.0.1"),
+                url=rehearsed_url(target),
             )
         )
         if keep:

@@ -1,0 +1,89 @@
+"""The rehearsal's own checks, against servers started here: each can fail, so a boot
+that passes them proves something."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from flasklab.rehearsal.run import listening_addresses, site_request, tls_handshake_succeeds
+from tests.config_tools import self_signed_certificate
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for flask.school.test, made like the servers make theirs."""
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"), "flask.school.test")
+
+
+@contextmanager
+def tls_server(certificate: tuple[Path, Path], oldest: ssl.TLSVersion) -> Iterator[int]:
+    """A TLS server on a free local port that accepts versions from `oldest` on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.set_ciphers("ALL:@SECLEVEL=0")
+        context.minimum_version = oldest
+    context.load_cert_chain(*map(str, certificate))
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with context.wrap_socket(connection, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_tls_1_1_check_tells_a_server_that_allows_it_from_one_that_refuses_it(certificate):
+    with tls_server(certificate, ssl.TLSVersion.TLSv1_1) as port:
+        assert tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_1, port)
+        assert tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_2, port)
+    with tls_server(certificate, ssl.TLSVersion.TLSv1_2) as port:
+        assert not tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_1, port)
+        assert tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_2, port)
+
+
+def test_https_check_trusts_only_the_servers_certificate_for_its_names(certificate, tmp_path, monkeypatch):
+    """site_request verifies the certificate and the name, so a wrong one is an error."""
+    import flasklab.rehearsal.run as run
+
+    with tls_server(certificate, ssl.TLSVersion.TLSv1_2) as port:
+        monkeypatch.setattr(run, "HTTPS_PORT", port)
+        with pytest.raises(OSError, match=r"CERTIFICATE_VERIFY_FAILED|Hostname mismatch"):
+            site_request("other.school.test", certificate=certificate[0], timeout=2)
+        other, _ = self_signed_certificate(tmp_path, "flask.school.test")  # same name, other key
+        with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+            site_request("flask.school.test", certificate=other, timeout=2)
+
+
+@pytest.mark.parametrize(("address", "loopback"), [("127.0.0.1", True), ("0.0.0.0", False)])
+def test_listening_addresses_tells_localhost_from_every_address(address, loopback):
+    with socket.create_server((address, 0)) as listener:
+        port = listener.getsockname()[1]
+        found = listening_addresses(port)
+    assert found == [address]
+    assert (found == ["127.0.0.1"]) is loopback
