@@ -19,7 +19,7 @@ from flasklab.rehearsal.run import Outcome, Rehearsal, http_get, target_for
 from flasklab.render import render_user_data
 from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
-from tests.conftest import EXAMPLE_STACKS, boot_prerequisites_missing
+from tests.conftest import EXAMPLE_STACKS, boot_prerequisites_missing, secrets_for_tests
 
 pytestmark = [
     pytest.mark.boot,
@@ -117,13 +117,14 @@ def assert_login_user_manages_the_app(rehearsal: Rehearsal, settings) -> None:
 @pytest.mark.parametrize("release", ["12", "13"])
 def test_default_stack_boots_on_both_debian_releases(rehearsal_of, release):
     settings = load_stack("dev", {"debianRelease": release})
-    rehearsal = rehearsal_of(settings)
+    app_secrets = secrets_for_tests(settings)
+    rehearsal = rehearsal_of(target_for(settings, app_secrets))
     assert_served(rehearsal, rehearsal.wait())
     version = (rehearsal.root / "etc/debian_version").read_text()
     assert version.startswith(release), version
-    # The seeded user-data is exactly what `pulumi up` would send.
+    # The seeded user-data is exactly what `pulumi up` would send with these secrets.
     seeded = (rehearsal.root / "var/lib/cloud/seed/nocloud/user-data").read_text()
-    assert seeded == render_user_data(settings)
+    assert seeded == render_user_data(settings, app_secrets)
 
 
 def make_app_repo(name: str, requirements: str) -> str:
@@ -137,16 +138,20 @@ def make_app_repo(name: str, requirements: str) -> str:
     return make_repo(name, {**files, "requirements.txt": requirements})
 
 
-def test_broken_stack_fails_and_the_report_names_the_step_and_its_log(rehearsal_of):
-    repo = make_app_repo("broken-requirements", "Flask>=3.1,<4\nflasklab-no-such-package==9.9\n")
-    settings = load_stack("dev", {"appRepo": repo})
-    rehearsal = rehearsal_of(settings)
+def failure_report(rehearsal: Rehearsal, settings) -> str:
+    """The report of a rehearsal that must fail, with cloud-init itself reporting it."""
     outcome = rehearsal.wait()
     text = report.render(rehearsal, outcome, plan.hosts_line(settings, "127.0.0.1"), plan.url(settings))
-
     assert not outcome.ok
     assert outcome.cloud_init_errors, "cloud-init itself reports the failure"
     assert "FAILED" in text
+    return text
+
+
+def test_broken_stack_fails_and_the_report_names_the_step_and_its_log(rehearsal_of):
+    repo = make_app_repo("broken-requirements", "Flask>=3.1,<4\nflasklab-no-such-package==9.9\n")
+    settings = load_stack("dev", {"appRepo": repo})
+    text = failure_report(rehearsal_of(settings), settings)
     assert "failing step: create the virtual environment /var/www/flask_app/.venv" in text
     assert "flasklab-no-such-package" in text  # pip's own explanation, from the output log
     assert "--- journal of flask_app.service ---" in text
@@ -318,11 +323,7 @@ def test_every_recipe_serves_the_app_with_each_database(rehearsal_of, recipe, da
 def test_a_failing_migration_stops_the_install_and_the_report_shows_its_output(rehearsal_of):
     settings = load_stack("dev", {"appMigrate": "flask no-such-command"})
     rehearsal = rehearsal_of(settings)
-    outcome = rehearsal.wait()
-    text = report.render(rehearsal, outcome, plan.hosts_line(settings, "127.0.0.1"), plan.url(settings))
-
-    assert not outcome.ok
-    assert outcome.cloud_init_errors, "cloud-init itself reports the failure"
+    text = failure_report(rehearsal, settings)
     assert "failing step: run the migration (appMigrate) as flask_app: flask no-such-command" in text
     assert "No such command 'no-such-command'" in text  # Flask's own words, from the output log
     # The app was never started.
