@@ -530,6 +530,8 @@ def _why_not_public(name: str) -> str:
     """Why a server name cannot be a public DNS name ('' if it can be)."""
     if "." not in name:
         return "has no dot"
+    if all(label.isdigit() for label in name.split(".")):
+        return "is an IP address, not a domain name"
     if "_" in name:
         return "holds an underscore, which DNS host names cannot"
     for suffix in _PRIVATE_SUFFIXES:

@@ -173,6 +173,7 @@ LETSENCRYPT = {"tls": "letsencrypt", "tlsEmail": "teacher@school.org", "serverAl
         ("python.iesgn.test", "ends in .test, which is reserved for private use"),
         ("intranet.local", "ends in .local"),
         ("server.lan", "ends in .lan"),
+        ("198.51.100.23", "is an IP address, not a domain name"),
         ("ec2-198-51-100-23.eu-west-1.compute.amazonaws.com", "is one of EC2's own host names"),
         ("ip-172-31-5-9.eu-west-1.compute.internal", "ends in .internal"),
     ],
