@@ -145,7 +145,16 @@ APACHE = WebServer(
 TLS_MODES: dict[str, TlsMode] = {
     mode.name: mode
     for mode in (
-        TlsMode("none", (), True, False, "http", (), (), ()),
+        TlsMode(
+            name="none",
+            packages=(),
+            http_site=True,
+            https_site=False,
+            enabled_at_boot="http",
+            files=(),
+            steps_before_site=(),
+            steps_after_site=(),
+        ),
         TlsMode(
             name="self-signed",
             packages=("openssl",),
@@ -170,6 +179,12 @@ TLS_MODES: dict[str, TlsMode] = {
     )
 }
 
+
+def database_setup(template: str) -> ServerFile:
+    """The SQL that creates the app's database and user: it holds the password, so root only."""
+    return ServerFile(template, "/etc/flasklab/{app}/database-setup.sql", "0600")
+
+
 DATABASES: dict[str, DatabaseEngine] = {
     engine.name: engine
     for engine in (
@@ -177,9 +192,7 @@ DATABASES: dict[str, DatabaseEngine] = {
             name="mariadb",
             label="MariaDB",
             packages=("mariadb-server",),
-            setup_file=ServerFile(
-                "mariadb-setup.sql", "/etc/flasklab/{app}/database-setup.sql", "0600", None
-            ),
+            setup_file=database_setup("mariadb-setup.sql"),
             deploy_step="mariadb.sh",
             driver="PyMySQL",
             url_scheme="mysql+pymysql",
@@ -191,9 +204,7 @@ DATABASES: dict[str, DatabaseEngine] = {
             name="postgresql",
             label="PostgreSQL",
             packages=("postgresql",),
-            setup_file=ServerFile(
-                "postgresql-setup.sql", "/etc/flasklab/{app}/database-setup.sql", "0600", None
-            ),
+            setup_file=database_setup("postgresql-setup.sql"),
             deploy_step="postgresql.sh",
             driver="psycopg[binary]",
             url_scheme="postgresql+psycopg",

@@ -153,7 +153,7 @@ class Settings:
     tls: TlsMode
     tls_email: str
     database: DatabaseEngine | None
-    # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.secrets).
+    # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.app_secrets).
     # Never shown: they are secrets.
     chosen_secret_key: str = field(default="", repr=False)
     chosen_database_password: str = field(default="", repr=False)
