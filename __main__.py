@@ -2,10 +2,10 @@
 
 import pulumi
 
-from components.app_secrets import AppSecretValues, AppSecretValuesArgs
+from components.secret_values import AppSecretValues, AppSecretValuesArgs
 from components.student_server import StudentServer, StudentServerArgs
-from flasklab import plan
-from flasklab.app_secrets import AppSecrets
+from flasklab import compose, plan
+from flasklab.app_secrets import rules_for
 from flasklab.pulumi_config import read_stack_config, secret_keys
 from flasklab.render import encode_for_ec2, render_user_data
 from flasklab.settings import ConfigError, load_settings
@@ -18,17 +18,13 @@ except ConfigError as error:
 
 secret_values = AppSecretValues(
     f"{plan.resource_name(settings)}-secrets",
-    AppSecretValuesArgs(
-        with_database=settings.database is not None,
-        chosen_secret_key=settings.chosen_secret_key,
-        chosen_database_password=settings.chosen_database_password,
-    ),
+    AppSecretValuesArgs(rules=rules_for(settings.database is not None), chosen=settings.chosen_secrets),
 )
 # The user-data carries the secrets (in the app's env file), so it is a secret output too:
 # Pulumi encrypts it in the state and never shows it in a diff or an output.
 encoded = pulumi.Output.secret(
-    pulumi.Output.all(secret_values.secret_key, secret_values.database_password).apply(
-        lambda values: encode_for_ec2(render_user_data(settings, AppSecrets(*values)))
+    secret_values.app_secrets.apply(
+        lambda app_secrets: encode_for_ec2(render_user_data(settings, app_secrets))
     )
 )
 user_data = encoded.apply(lambda pair: pair[0])
@@ -58,10 +54,10 @@ server = StudentServer(
 pulumi.export("publicIp", server.public_ip)
 pulumi.export("publicDns", server.public_dns)
 pulumi.export("serverName", settings.server_name)
-pulumi.export("url", plan.url(settings))
+pulumi.export("url", compose.site_url(settings))
 pulumi.export("hostsLine", server.public_ip.apply(lambda ip: plan.hosts_line(settings, ip)))
 pulumi.export("sshCommand", server.public_ip.apply(lambda ip: plan.ssh_command(settings, ip)))
 pulumi.export("instanceId", server.instance_id)
-pulumi.export("restartCommand", plan.restart_command(settings))
+pulumi.export("restartCommand", compose.restart_command(settings))
 if settings.tls.name == "letsencrypt":
     pulumi.export("httpsCommand", server.public_ip.apply(lambda ip: plan.https_command(settings, ip)))

@@ -14,15 +14,12 @@ import statistics
 import sys
 from pathlib import Path
 
-from flasklab.rehearsal import report
-from flasklab.rehearsal.run import (
-    Outcome,
-    Rehearsal,
-    RehearsalRefused,
-    Target,
-    stop_on_sigterm,
-    target_for,
-)
+from flasklab.probes import Expectation
+from flasklab.rehearsal import server_logs
+from flasklab.rehearsal.cli import stop_on_sigterm
+from flasklab.rehearsal.report import Outcome
+from flasklab.rehearsal.run import Rehearsal, RehearsalRefused
+from flasklab.rehearsal.target import Target, target_for
 from flasklab.stacks import DEFAULT_STACK, load_stack
 
 BASELINE = Path(__file__).with_name("tutorial_001_baseline.yaml")
@@ -30,12 +27,14 @@ GOAL_RATIO = 0.5
 
 
 def baseline_target(codename: str) -> Target:
+    """Tutorial 001's server, held only to what is compared: it serves the app by name
+    (not to the security headers flasklab's own sites send)."""
     return Target(
         name="tutorial-001-baseline",
         codename=codename,
         user_data=BASELINE.read_text(),
         server_names=("practica_flask", "www.practica_flask"),
-        page_marker="<h1>Aplicacion desplegada</h1>",
+        expect=Expectation(page_marker="<h1>Aplicacion desplegada</h1>"),
         units=("flask_app.service", "nginx.service"),
     )
 
@@ -46,9 +45,9 @@ def measure(target: Target) -> tuple[Outcome, str]:
     try:
         rehearsal.boot()
         outcome = rehearsal.wait()
-        blame = report.cloud_init_blame(rehearsal.root, top=4)
+        blame = server_logs.cloud_init_blame(rehearsal.root, top=4)
         if not outcome.ok:
-            print(report.render(rehearsal, outcome, hosts_line="", url=""), file=sys.stderr)
+            print(rehearsal.report(outcome), file=sys.stderr)
         return outcome, blame
     finally:
         rehearsal.stop()

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         # Throwaway secrets: `pulumi up` generates the real ones and keeps them in its state.
         sys.stdout.write(render_user_data(settings, generate_locally(settings)))
         return 0
-    from flasklab.rehearsal.run import rehearse
+    from flasklab.rehearsal.cli import rehearse
 
     return rehearse(settings, keep=args.keep)
 

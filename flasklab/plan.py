@@ -9,6 +9,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from flasklab.compose import site_url
+from flasklab.contract import LETSENCRYPT_COMMAND
 from flasklab.settings import Settings
 
 DEBIAN_AMI_OWNER = "136693071363"  # Debian's official cloud team account
@@ -75,22 +77,14 @@ def hosts_line(settings: Settings, public_ip: str) -> str:
     return " ".join((public_ip, *settings.server_names))
 
 
-def url(settings: Settings) -> str:
-    """Where the app is (for Let's Encrypt: once the name's DNS points at the server)."""
-    return f"{'https' if settings.https else 'http'}://{settings.server_name}/"
-
-
-LETSENCRYPT_COMMAND = "sudo flasklab-letsencrypt"
-
-
 def https_command(settings: Settings, public_ip: str) -> str:
     """What the teacher runs if the Let's Encrypt certificate could not be had at first boot."""
     if settings.tls.name != "letsencrypt":
         return ""
     names = " and ".join(settings.server_names)
     return (
-        f"Once DNS resolves {names} to {public_ip} (an A record each), if {url(settings)} does not "
-        f"answer yet, run on the server (see sshCommand): {LETSENCRYPT_COMMAND}"
+        f"Once DNS resolves {names} to {public_ip} (an A record each), if {site_url(settings)} does "
+        f"not answer yet, run on the server (see sshCommand): {LETSENCRYPT_COMMAND}"
     )
 
 
@@ -100,8 +94,3 @@ def ssh_command(settings: Settings, public_ip: str) -> str:
     if settings.ssh_public_key:
         return f"ssh {LOGIN_USER}@{public_ip}"
     return f"(no SSH key configured: set keyName or sshPublicKey) ssh {LOGIN_USER}@{public_ip}"
-
-
-def restart_command(settings: Settings) -> str:
-    """How the login user restarts the app once logged in."""
-    return settings.recipe.restart_command.format(app=settings.app.name)

@@ -72,6 +72,8 @@ class WebServer:
     reload_command: str
     unit: str
     logs: tuple[str, ...]
+    # What it names itself in the Server header (never with a version).
+    server_header: str
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,11 @@ class TlsMode:
     """How a server gets HTTPS (the tls setting)."""
 
     name: str
+    # Where the certificate comes from, in the site files' comments ('' without HTTPS).
+    certificate_source: str
     packages: tuple[str, ...]
+    # Whether the site answers Let's Encrypt's challenge on port 80 (certbot --webroot).
+    acme: bool
     # Which of the web server's site files are written, and which one is enabled on first boot.
     http_site: bool
     https_site: bool
@@ -116,8 +122,6 @@ BASE_PACKAGES = ("python3-venv", "curl")
 FIRST_STEPS = ("app-source.sh", "python-env.sh", "app-settings.sh")
 # The app's migration (appMigrate), after its database and before it starts.
 MIGRATE_STEP = "app-migrate.sh"
-# The folder certbot proves the domain through (http://NAME/.well-known/acme-challenge/).
-ACME_WEBROOT = "/var/lib/flasklab/acme"
 
 NGINX = WebServer(
     name="nginx",
@@ -128,6 +132,7 @@ NGINX = WebServer(
     reload_command="systemctl reload nginx",
     unit="nginx.service",
     logs=("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log"),
+    server_header="nginx",
 )
 APACHE = WebServer(
     name="apache",
@@ -140,6 +145,7 @@ APACHE = WebServer(
     reload_command="systemctl reload apache2",
     unit="apache2.service",
     logs=("/var/log/apache2/{app}.error.log", "/var/log/apache2/error.log"),
+    server_header="Apache",
 )
 
 TLS_MODES: dict[str, TlsMode] = {
@@ -147,7 +153,9 @@ TLS_MODES: dict[str, TlsMode] = {
     for mode in (
         TlsMode(
             name="none",
+            certificate_source="",
             packages=(),
+            acme=False,
             http_site=True,
             https_site=False,
             enabled_at_boot="http",
@@ -157,7 +165,9 @@ TLS_MODES: dict[str, TlsMode] = {
         ),
         TlsMode(
             name="self-signed",
+            certificate_source="a self-signed certificate",
             packages=("openssl",),
+            acme=False,
             http_site=False,
             https_site=True,
             enabled_at_boot="https",
@@ -167,7 +177,9 @@ TLS_MODES: dict[str, TlsMode] = {
         ),
         TlsMode(
             name="letsencrypt",
+            certificate_source="Let's Encrypt",
             packages=("certbot",),
+            acme=True,
             # HTTP first: the certificate needs DNS to point at the server, which may come later.
             http_site=True,
             https_site=True,

@@ -16,25 +16,15 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from flasklab import plan
+from flasklab import compose, contract
 from flasklab.app_secrets import AppSecrets, database_url
-from flasklab.recipes import (
-    ACME_WEBROOT,
-    APP_ENV_FILE,
-    BASE_PACKAGES,
-    DEPLOY_SCRIPT,
-    FIRST_STEPS,
-    MIGRATE_STEP,
-    ServerFile,
-)
+from flasklab.recipes import DEPLOY_SCRIPT, ServerFile
 from flasklab.settings import PROJECT_DIR, Settings
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
 SAMPLE_APP_DIR = Path(__file__).resolve().parent / "sample_app"
 # AWS refuses user_data over 16 KB; past this size it is sent gzip-compressed.
 USER_DATA_LIMIT = 16 * 1024
-# The sample app's own migration: it creates its table (see sample_app/application.py).
-SAMPLE_APP_MIGRATE = "flask init-db"
 
 
 @dataclass(frozen=True)
@@ -57,6 +47,8 @@ def template_environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["shell_quote"] = shlex.quote
+    # The strings the server, the probes and the sample app agree on.
+    env.globals["contract"] = contract
     return env
 
 
@@ -65,48 +57,6 @@ def written_by(settings: Settings) -> str:
         f"Written by flasklab for stack {settings.stack} (recipe {settings.recipe.name}); "
         f"change the stack's config rather than this file."
     )
-
-
-def for_app(text: str, settings: Settings) -> str:
-    """A recipe's string with {app} filled in."""
-    return text.format(app=settings.app.name)
-
-
-def migrate_command(settings: Settings) -> str:
-    """appMigrate, or the sample app's own when it has a database ('' for none)."""
-    if settings.app.migrate:
-        return settings.app.migrate
-    return SAMPLE_APP_MIGRATE if settings.database and not settings.app.repo else ""
-
-
-def deploy_steps(settings: Settings) -> list[str]:
-    """The fragments of templates/deploy/ flasklab-deploy runs, in order: the app and its
-    settings, its database and migration, the recipe's start of the app, then the web
-    server's site with HTTPS around it."""
-    database = settings.database
-    return [
-        *FIRST_STEPS,
-        *((database.deploy_step,) if database else ()),
-        *((MIGRATE_STEP,) if migrate_command(settings) else ()),
-        *settings.recipe.deploy_steps,
-        *settings.tls.steps_before_site,
-        settings.recipe.web_server.deploy_step,
-        *settings.tls.steps_after_site,
-    ]
-
-
-def server_files(settings: Settings) -> list[ServerFile]:
-    """The files rendered from templates, in the order cloud-init writes them."""
-    web_server, tls, database = settings.recipe.web_server, settings.tls, settings.database
-    return [
-        *settings.recipe.files,
-        *((web_server.http_site,) if tls.http_site else ()),
-        *((web_server.https_site,) if tls.https_site else ()),
-        *tls.files,
-        *((database.setup_file,) if database else ()),
-        APP_ENV_FILE,
-        DEPLOY_SCRIPT,
-    ]
 
 
 def flasklab_env(settings: Settings, app_secrets: AppSecrets) -> list[tuple[str, str]]:
@@ -120,44 +70,45 @@ def flasklab_env(settings: Settings, app_secrets: AppSecrets) -> list[tuple[str,
     return env
 
 
-def tls_dir(settings: Settings) -> str:
-    return f"{settings.app.config_dir}/tls"
+def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, object]:
+    """What every template sees (besides the global `contract`)."""
+    sites = compose.site_names(settings)
+    enabled_site = compose.enabled_at_boot(settings)
+    return {
+        "app": settings.app,
+        "recipe": settings.recipe,
+        "web_server": settings.recipe.web_server,
+        "tls": settings.tls,
+        "tls_email": settings.tls_email,
+        "database": settings.database,
+        "app_secrets": app_secrets,
+        "flasklab_env": flasklab_env(settings, app_secrets),
+        "migrate_command": compose.migrate_command(settings),
+        "database_setup": compose.database_setup_path(settings),
+        "pip_packages": compose.pip_packages(settings),
+        "app_address": compose.app_address(settings),
+        "restart_command": compose.restart_command(settings),
+        "deploy_steps": compose.deploy_steps(settings),
+        "https_site": sites["https"],
+        "enabled_site": enabled_site,
+        "enabled_https": enabled_site == sites["https"],
+        "https": settings.https,
+        "tls_dir": compose.tls_dir(settings),
+        "server_name": settings.server_name,
+        "server_names": settings.server_names,
+        "url": compose.site_url(settings),
+        "boot_url": compose.boot_url(settings),
+        "written_by": written_by(settings),
+    }
 
 
-def _render(server_file: ServerFile, settings: Settings, app_secrets: AppSecrets) -> RenderedFile:
+def _render(server_file: ServerFile, context: dict[str, object]) -> RenderedFile:
     template = template_environment().get_template(f"{server_file.template}.j2")
-    recipe = settings.recipe
-    app = settings.app
-    content = template.render(
-        app=app,
-        recipe=recipe,
-        web_server=recipe.web_server,
-        tls=settings.tls,
-        tls_email=settings.tls_email,
-        database=settings.database,
-        app_secrets=app_secrets,
-        flasklab_env=flasklab_env(settings, app_secrets),
-        migrate_command=migrate_command(settings),
-        database_setup=for_app(settings.database.setup_file.path, settings) if settings.database else "",
-        pip_packages=(*recipe.pip_packages, *((settings.database.driver,) if settings.database else ())),
-        app_address=for_app(recipe.app_address, settings),
-        restart_command=for_app(recipe.restart_command, settings),
-        deploy_steps=deploy_steps(settings),
-        # The site file the web server enables on first boot.
-        enabled_site=app.name if settings.tls.enabled_at_boot == "http" else f"{app.name}-https",
-        https=settings.https,
-        tls_dir=tls_dir(settings),
-        acme_webroot=ACME_WEBROOT,
-        server_name=settings.server_name,
-        server_names=settings.server_names,
-        url=plan.url(settings),
-        written_by=written_by(settings),
-    )
     return RenderedFile(
-        path=for_app(server_file.path, settings),
-        content=content,
+        path=server_file.path,
+        content=template.render(context),
         mode=server_file.mode,
-        owner=for_app(server_file.owner, settings),
+        owner=server_file.owner,
         checker=server_file.checker,
     )
 
@@ -179,38 +130,11 @@ def sample_app_files(settings: Settings) -> list[RenderedFile]:
 
 def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFile]:
     """Every file cloud-init writes on the server, in the order it writes them."""
-    files = [_render(server_file, settings, app_secrets) for server_file in server_files(settings)]
+    context = template_context(settings, app_secrets)
+    files = [_render(server_file, context) for server_file in compose.server_files(settings)]
     if not settings.app.repo:
         files += sample_app_files(settings)
     return files
-
-
-def packages(settings: Settings) -> list[str]:
-    extra = ("git",) if settings.app.repo else ()
-    database = settings.database.packages if settings.database else ()
-    return sorted(
-        {
-            *BASE_PACKAGES,
-            *settings.recipe.web_server.packages,
-            *settings.recipe.packages,
-            *settings.tls.packages,
-            *database,
-            *extra,
-        }
-    )
-
-
-def units(settings: Settings) -> list[str]:
-    """The systemd units whose state and journal explain a failure."""
-    recipe = settings.recipe
-    database = (settings.database.unit,) if settings.database else ()
-    return [for_app(unit, settings) for unit in (*recipe.units, recipe.web_server.unit, *database)]
-
-
-def logs(settings: Settings) -> list[str]:
-    """Log files on the server worth showing when something fails."""
-    recipe = settings.recipe
-    return [for_app(log, settings) for log in (*recipe.logs, *recipe.web_server.logs)]
 
 
 def users(settings: Settings) -> list:
@@ -236,7 +160,7 @@ def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
         # Upgrading every package on first boot doubles the time to a working server;
         # Debian's unattended-upgrades applies security updates afterwards.
         "package_upgrade": False,
-        "packages": packages(settings),
+        "packages": compose.packages(settings),
         "users": users(settings),
         "write_files": [
             {

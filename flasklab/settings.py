@@ -1,8 +1,10 @@
 """Stack config -> validated settings.
 
 The keys, their types and defaults are declared once, in Pulumi.yaml. This module
-reads that declaration, applies the defaults, checks every value and either returns
-a Settings or raises ConfigError listing every problem with how to fix it.
+reads that declaration and loads a stack's config in three stages: coerce every value
+to its declared type, check every concern (the machine, its network, the app, its
+settings, its database and secrets, HTTPS), then build the Settings. Any problem
+raises ConfigError listing every problem at once, each with how to fix it.
 Nothing here imports Pulumi: `pulumi up` and `python -m flasklab` share it.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -27,11 +30,21 @@ NAMESPACE = "flasklab"
 
 DEBIAN_RELEASES = {"12": "bookworm", "13": "trixie"}
 
+# The ranges of the whole-number settings, written once: the checks and their messages
+# use them, and a test holds Pulumi.yaml's descriptions ("8 to 100") to them.
+RANGES: dict[str, tuple[int, int]] = {"rootVolumeGiB": (8, 100), "workers": (1, 32), "threads": (1, 64)}
+# What a range's message adds after it.
+_RANGE_HINTS = {"rootVolumeGiB": " (GiB)", "workers": " (2 per vCPU is usual)"}
+PORT_RANGE = (1, 65535)
+# appName names a Unix user, a systemd unit and a database user.
+APP_NAME_MAX_LENGTH = 31
+SERVER_NAME_MAX_LENGTH = 253
+
 # Host names as Nginx and Apache match them. Unlike DNS host names, an underscore
 # is allowed: tutorial 001 serves "practica_flask" through /etc/hosts.
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
 _SERVER_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_APP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_APP_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{APP_NAME_MAX_LENGTH - 1}}}$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _APP_ENTRY = re.compile(rf"^(?P<module>{_IDENTIFIER}(\.{_IDENTIFIER})*):(?P<callable>{_IDENTIFIER}(\(\))?)$")
 _GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]+:)\S+$")
@@ -46,8 +59,6 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # python-dotenv (the file is KEY='value').
 _ENV_VALUE_FORBIDDEN = ("'", "\\", "\n", "\r", "\0")
 PYTHON_ENVS = ("venv", "pipenv")
-# Settings whose values are secrets: under Pulumi they must be set with --secret.
-SECRET_SETTINGS = ("databasePassword", "secretKey")
 # Names flasklab itself writes into the app's env file, and the setting that sets each.
 RESERVED_ENV = {"SECRET_KEY": "secretKey", "DATABASE_URL": "database and databasePassword"}
 _EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
@@ -63,6 +74,10 @@ _PRIVATE_SUFFIXES = (
     ".home.arpa",
 )
 _EC2_HOSTNAME = re.compile(r"(^ip-\d+-\d+-\d+-\d+\.|^ec2-\d+-\d+-\d+-\d+\.|\.amazonaws\.com$)")
+
+# A stack's config after coercion: every declared key -> its value in the declared type
+# (None where the raw value could not be coerced: a problem says so).
+_Values = dict[str, Any]
 
 
 class ConfigError(Exception):
@@ -155,8 +170,7 @@ class Settings:
     database: DatabaseEngine | None
     # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.app_secrets).
     # Never shown: they are secrets.
-    chosen_secret_key: str = field(default="", repr=False)
-    chosen_database_password: str = field(default="", repr=False)
+    chosen_secrets: AppSecrets = field(default=AppSecrets(), repr=False)
 
     @property
     def https(self) -> bool:
@@ -173,27 +187,70 @@ class Settings:
 
 @cache
 def declared_keys() -> dict[str, dict[str, Any]]:
-    """The config keys declared in Pulumi.yaml (its config block, then its mapConfig
-    block): name -> {type, description, default}."""
+    """The config keys declared in Pulumi.yaml's config block: name -> {type, description, default}."""
     project = yaml.safe_load(PROJECT_FILE.read_text())
-    blocks = (project.get("config") or {}, project.get("mapConfig") or {})
     return {
         key: spec
-        for block in blocks
-        for key, spec in block.items()
+        for key, spec in (project.get("config") or {}).items()
         if ":" not in key and isinstance(spec, dict)
     }
+
+
+def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Collection[str] = ()) -> Settings:
+    """Validate a stack's config (keys without the 'flasklab:' prefix) into Settings.
+
+    `secret_keys` are the keys whose values are secrets (set with --secret); the secret
+    settings are refused in plain text. Raises ConfigError with every problem at once,
+    so a teacher fixes a stack in one go.
+    """
+    problems: list[str] = []
+    values = _coerce_all(raw, problems)
+    problems += [
+        *_machine_problems(values),
+        *_network_problems(values),
+        *_app_code_problems(values),
+        *_app_runtime_problems(values),
+        *_app_settings_problems(values),
+        *_database_and_secret_problems(values, secret_keys),
+        *_tls_problems(values),
+    ]
+    if problems:
+        raise ConfigError(problems, stack)
+    return _build(values, stack)
+
+
+# Stage 1: coerce.
+
+
+def _coerce_all(raw: Mapping[str, Any], problems: list[str]) -> _Values:
+    """Every declared key's value in its declared type, its default when unset; a problem
+    for each key that is not declared and each value that cannot be coerced."""
+    declared = declared_keys()
+    for key in raw:
+        if key not in declared:
+            close = difflib.get_close_matches(key, declared, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            problems.append(
+                f"{key} is not a flasklab setting.{hint} Remove it with "
+                f"`pulumi config rm {key}`; the settings are listed in Pulumi.yaml and the README."
+            )
+    values: _Values = {}
+    for key, spec in declared.items():
+        value = raw.get(key)
+        values[key] = spec["default"] if value is None else _coerce(key, value, spec, problems)
+    return values
 
 
 def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) -> Any:
     """Bring a raw value (a string from Pulumi, or YAML from a stack file) to its declared type."""
     kind = spec["type"]
-    fix = f"see `pulumi config set {key} ...` in the README"
     if kind == "string":
         if isinstance(value, bool | int | float):
             return str(value)
         if not isinstance(value, str):
-            problems.append(f"{key} must be a text value, not {value!r}; {fix}.")
+            problems.append(
+                f"{key} must be a text value, not {value!r}; see `pulumi config set {key} ...` in the README."
+            )
             return None
         return value
     if kind == "integer":
@@ -209,321 +266,308 @@ def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) 
             )
             return None
     if kind == "array":
-        if isinstance(value, str):
-            try:
-                value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
-            except yaml.YAMLError:
-                value = None
-        if not isinstance(value, list):
-            problems.append(
-                f"{key} must be a list: set items with `pulumi config set --path '{key}[0]' VALUE`."
-            )
-            return None
-        item_spec = {"type": spec.get("items", {}).get("type", "string"), "default": ""}
-        items = [_coerce(f"{key}[{i}]", item, item_spec, problems) for i, item in enumerate(value)]
-        return [item.strip() if isinstance(item, str) else item for item in items]
+        return _coerce_array(key, value, spec, problems)
     if kind == "object":
-        if isinstance(value, str):
-            try:
-                value = yaml.safe_load(value) if value.strip() else {}
-            except yaml.YAMLError:
-                value = None
-        if not isinstance(value, dict):
-            problems.append(
-                f"{key} must be a map of names to values: set one with "
-                f"`pulumi config set --path {key}.NAME VALUE`."
-            )
-            return None
-        return {
-            str(name): _coerce(f"{key}.{name}", item, {"type": "string", "default": ""}, problems)
-            for name, item in value.items()
-        }
+        return _coerce_object(key, value, problems)
     raise AssertionError(f"Pulumi.yaml declares {key} with unsupported type {kind}")
 
 
-def _check_cidrs(key: str, cidrs: list[str], problems: list[str]) -> None:
-    for cidr in cidrs:
+def _coerce_array(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) -> list[Any] | None:
+    if isinstance(value, str):
         try:
-            ipaddress.ip_network(cidr, strict=True)
-        except ValueError as error:
-            problems.append(
-                f"{key}: {cidr!r} is not a valid CIDR range ({error}). Write an address with its "
-                f"prefix length, e.g. 203.0.113.7/32 for one address or 0.0.0.0/0 for everyone."
-            )
+            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+        except yaml.YAMLError:
+            value = None
+    if not isinstance(value, list):
+        problems.append(f"{key} must be a list: set items with `pulumi config set --path '{key}[0]' VALUE`.")
+        return None
+    item_spec = {"type": spec.get("items", {}).get("type", "string"), "default": ""}
+    items = [_coerce(f"{key}[{i}]", item, item_spec, problems) for i, item in enumerate(value)]
+    return [item.strip() if isinstance(item, str) else item for item in items]
 
 
-def _check_server_name(key: str, name: str, problems: list[str]) -> None:
-    if not name or len(name) > 253 or not _SERVER_NAME.match(name):
+def _coerce_object(key: str, value: Any, problems: list[str]) -> dict[str, Any] | None:
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value) if value.strip() else {}
+        except yaml.YAMLError:
+            value = None
+    if not isinstance(value, dict):
         problems.append(
-            f"{key}: {name!r} is not a valid server name. Use lowercase letters, digits, '-' and "
-            f"'_' in dot-separated parts that do not start or end with '-', e.g. practica_flask "
-            f"or flask.example.org."
+            f"{key} must be a map of names to values: set one with "
+            f"`pulumi config set --path {key}.NAME VALUE`."
         )
+        return None
+    item_spec = {"type": "string", "default": ""}
+    return {str(name): _coerce(f"{key}.{name}", item, item_spec, problems) for name, item in value.items()}
 
 
-def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Collection[str] = ()) -> Settings:
-    """Validate a stack's config (keys without the 'flasklab:' prefix) into Settings.
+# The values several stages read the same way.
 
-    `secret_keys` are the keys whose values are secrets (set with --secret); the secret
-    settings are refused in plain text. Raises ConfigError with every problem at once,
-    so a teacher fixes a stack in one go.
-    """
-    declared = declared_keys()
-    problems: list[str] = []
-    for key in raw:
-        if key not in declared:
-            close = difflib.get_close_matches(key, declared, n=1)
-            hint = f" Did you mean {close[0]}?" if close else ""
-            problems.append(
-                f"{key} is not a flasklab setting.{hint} Remove it with "
-                f"`pulumi config rm {key}`; the settings are listed in Pulumi.yaml and the README."
-            )
-    values: dict[str, Any] = {}
-    for key, spec in declared.items():
-        value = raw.get(key)
-        values[key] = spec["default"] if value is None else _coerce(key, value, spec, problems)
 
-    recipe = RECIPES.get(values["recipe"] or "")
-    if recipe is None:
-        problems.append(
+def _text(values: _Values, key: str) -> str:
+    """A text setting without surrounding blanks ('' when unset or not coerced)."""
+    return str(values[key] or "").strip()
+
+
+def _app_entry(values: _Values) -> re.Match[str] | None:
+    return _APP_ENTRY.match(_text(values, "appEntry"))
+
+
+def _static_dir(values: _Values) -> str:
+    return _text(values, "appStatic").strip("/")
+
+
+def _static_url(values: _Values) -> str:
+    return _text(values, "appStaticUrl").rstrip("/")
+
+
+def _server_names(values: _Values) -> list[str]:
+    return [values["serverName"] or "", *(values["serverAliases"] or [])]
+
+
+# Stage 2: check, one function per concern. Each reads only the values.
+
+
+def _machine_problems(values: _Values) -> Iterator[str]:
+    """recipe, debianRelease, amiId, instanceType, rootVolumeGiB."""
+    if values["recipe"] not in RECIPES:
+        yield (
             f"recipe: {values['recipe']!r} is not a flasklab recipe. "
             f"Choose one of: {', '.join(sorted(RECIPES))}."
         )
-
     release = values["debianRelease"]
     if release not in DEBIAN_RELEASES:
-        problems.append(
+        yield (
             f'debianRelease: {release!r} is not supported. Use "13" (trixie, the default) '
             f'or "12" (bookworm): `pulumi config set debianRelease 13`.'
         )
-
-    ami_id = (values["amiId"] or "").strip()
+    ami_id = _text(values, "amiId")
     if ami_id and not _AMI_ID.match(ami_id):
-        problems.append(
+        yield (
             f"amiId: {ami_id!r} is not an AMI id (ami- followed by 8 or 17 hex digits). Leave it "
             f"empty to use the newest official Debian image: `pulumi config rm amiId`."
         )
-
     instance_type = values["instanceType"]
     if instance_type is not None and not _INSTANCE_TYPE.match(instance_type):
-        problems.append(f"instanceType: {instance_type!r} is not an EC2 instance type, e.g. t2.medium.")
+        yield f"instanceType: {instance_type!r} is not an EC2 instance type, e.g. t2.medium."
+    yield from _range_problems(values, "rootVolumeGiB")
 
-    size = values["rootVolumeGiB"]
-    if size is not None and not 8 <= size <= 100:
-        problems.append(f"rootVolumeGiB: {size} is out of range; use 8 to 100 (GiB).")
 
-    server_name = values["serverName"] or ""
-    _check_server_name("serverName", server_name, problems)
-    aliases = values["serverAliases"] or []
+def _network_problems(values: _Values) -> Iterator[str]:
+    """serverName, serverAliases, openPorts, sshCidrs, webCidrs, keyName, sshPublicKey."""
+    server_name, *aliases = _server_names(values)
+    yield from _server_name_problems("serverName", server_name)
     for alias in aliases:
-        _check_server_name("serverAliases", alias, problems)
+        yield from _server_name_problems("serverAliases", alias)
     if server_name in aliases or len(set(aliases)) != len(aliases):
-        problems.append("serverAliases repeats a name; list every name once.")
-
-    ports = values["openPorts"] or []
-    for port in ports:
-        if port is not None and not 1 <= port <= 65535:
-            problems.append(f"openPorts: {port} is not a TCP port; use numbers from 1 to 65535.")
-    if len(set(ports)) != len(ports):
-        problems.append("openPorts repeats a port; list every port once.")
-
+        yield "serverAliases repeats a name; list every name once."
+    yield from _port_problems(values["openPorts"] or [])
     for key in ("sshCidrs", "webCidrs"):
-        _check_cidrs(key, values[key] or [], problems)
-
-    key_name = (values["keyName"] or "").strip()
-    public_key = (values["sshPublicKey"] or "").strip()
+        yield from _cidr_problems(key, values[key] or [])
+    key_name = _text(values, "keyName")
+    public_key = _text(values, "sshPublicKey")
     if key_name and public_key:
-        problems.append(
+        yield (
             "keyName and sshPublicKey are both set; use one: `pulumi config rm sshPublicKey` to use "
             "the existing key pair, or `pulumi config rm keyName` to create one from the public key."
         )
     if public_key and not _SSH_KEY.match(public_key):
-        problems.append(
+        yield (
             "sshPublicKey is not an OpenSSH public key; paste the one line of your .pub file "
             "(it starts with ssh-ed25519 or ssh-rsa), never the private key."
         )
 
+
+def _app_code_problems(values: _Values) -> Iterator[str]:
+    """appName, appRepo, appRef, appEntry, appRequirements: which code runs, as whom."""
     app_name = values["appName"] or ""
     if not _APP_NAME.match(app_name):
-        problems.append(
+        yield (
             f"appName: {app_name!r} must start with a lowercase letter and hold only lowercase "
-            f"letters, digits and '_' (at most 31), e.g. flask_app: it names a Unix user and a unit."
+            f"letters, digits and '_' (at most {APP_NAME_MAX_LENGTH}), e.g. flask_app: it names a "
+            f"Unix user and a unit."
         )
-
-    repo = (values["appRepo"] or "").strip()
+    repo = _text(values, "appRepo")
     if repo and not _GIT_URL.match(repo):
-        problems.append(
+        yield (
             f"appRepo: {repo!r} is not a git URL; use https://host/owner/repo.git, "
             f"git@host:owner/repo.git or file:///path (or leave it empty for the sample app)."
         )
-    ref = (values["appRef"] or "").strip()
+    ref = _text(values, "appRef")
     if not _GIT_REF.match(ref):
-        problems.append(f"appRef: {ref!r} is not a branch, tag or commit name, e.g. main.")
-    entry = _APP_ENTRY.match((values["appEntry"] or "").strip())
-    if entry is None:
-        problems.append(
+        yield f"appRef: {ref!r} is not a branch, tag or commit name, e.g. main."
+    if _app_entry(values) is None:
+        yield (
             f"appEntry: {values['appEntry']!r} is not module:callable. Write the Python module, a "
             f'colon and the WSGI app in it, e.g. wsgi:app, app:app or "myapp:create_app()".'
         )
-    requirements = (values["appRequirements"] or "").strip()
+    requirements = _text(values, "appRequirements")
     if not _RELATIVE_PATH.match(requirements):
-        problems.append(
+        yield (
             f"appRequirements: {requirements!r} must be a path inside the repository, e.g. requirements.txt."
         )
-    workers = values["workers"]
-    if workers is not None and not 1 <= workers <= 32:
-        problems.append(f"workers: {workers} is out of range; use 1 to 32 (2 per vCPU is usual).")
-    threads = values["threads"]
-    if threads is not None and not 1 <= threads <= 64:
-        problems.append(f"threads: {threads} is out of range; use 1 to 64.")
 
+
+def _app_runtime_problems(values: _Values) -> Iterator[str]:
+    """workers, threads, pythonEnv, appStatic, appStaticUrl: how the app is run and served."""
+    yield from _range_problems(values, "workers")
+    yield from _range_problems(values, "threads")
     python_env = values["pythonEnv"]
     if python_env not in PYTHON_ENVS:
-        problems.append(
+        yield (
             f"pythonEnv: {python_env!r} is not a kind of Python environment flasklab makes; "
             f"use venv or pipenv: `pulumi config set pythonEnv venv`."
         )
-    static_dir = (values["appStatic"] or "").strip().strip("/")
+    static_dir = _static_dir(values)
     if static_dir and not _RELATIVE_PATH.match(static_dir):
-        problems.append(
+        yield (
             f"appStatic: {static_dir!r} must be a folder inside the repository, e.g. static or "
             f"app/static (or empty when the app has no static files)."
         )
-    static_url = (values["appStaticUrl"] or "").strip().rstrip("/")
-    if static_dir and not _URL_PATH.match(static_url):
-        problems.append(f"appStaticUrl: {values['appStaticUrl']!r} is not a URL path; write it like /static.")
+    if static_dir and not _URL_PATH.match(_static_url(values)):
+        yield f"appStaticUrl: {values['appStaticUrl']!r} is not a URL path; write it like /static."
 
+
+def _app_settings_problems(values: _Values) -> Iterator[str]:
+    """appEnv (its names, its values, the names flasklab writes itself) and appMigrate."""
     app_env = values["appEnv"] or {}
     for name, value in app_env.items():
         if not _ENV_NAME.match(name):
-            problems.append(
+            yield (
                 f"appEnv: {name!r} is not an environment variable name; use letters, digits and "
                 f"'_', not starting with a digit, e.g. SECRET_KEY."
             )
         if isinstance(value, str) and any(char in value for char in _ENV_VALUE_FORBIDDEN):
             # Never echo the value: it may be a secret.
-            problems.append(
+            yield (
                 f"appEnv.{name}: the value holds a single quote, a backslash or a line break, which "
                 f"the env file cannot carry unchanged to every program that reads it. Choose a "
                 f"value without them (a generated password: letters and digits)."
             )
-
     for name, setting in RESERVED_ENV.items():
         if name in app_env:
-            problems.append(
+            yield (
                 f"appEnv.{name}: flasklab writes {name} into the env file itself, from {setting}; "
                 f"remove it with `pulumi config rm --path appEnv.{name}`."
             )
+    if any(char in _text(values, "appMigrate") for char in "\n\r\0"):
+        yield "appMigrate must be one command line, e.g. `flask db upgrade`."
 
-    migrate = (values["appMigrate"] or "").strip()
-    if any(char in migrate for char in "\n\r\0"):
-        problems.append("appMigrate must be one command line, e.g. `flask db upgrade`.")
 
+def _database_and_secret_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:
+    """database, and each secret the teacher chose (flasklab.app_secrets.RULES)."""
     database = DATABASES.get(values["database"] or "")
     if values["database"] != "none" and database is None:
-        problems.append(
+        yield (
             f"database: {values['database']!r} is not a database flasklab installs. Use none, mariadb "
             f"(MySQL, tutorial 003) or postgresql (tutorial 004): `pulumi config set database mariadb`."
         )
-    for key in SECRET_SETTINGS:
-        value = values[key] or ""
-        if value and key not in secret_keys:
-            problems.append(
+    for rule in RULES:
+        key, value = rule.setting, values[rule.setting] or ""
+        if not value:
+            continue
+        if key not in secret_keys:
+            yield (
                 f"{key} is stored in plain text in the stack's file. Set it as a secret: "
                 f"`pulumi config set --secret {key}` (it asks for the value), or remove it with "
                 f"`pulumi config rm {key}` to have one generated."
             )
-        if value and any(char in value for char in (*_ENV_VALUE_FORBIDDEN, '"')):
-            problems.append(
+        if any(char in value for char in FORBIDDEN_IN_CHOSEN):
+            yield (
                 f"{key}: the value holds a quote, a backslash or a line break, which the env file and "
                 f"the database's SQL cannot carry unchanged. Choose one with letters, digits and "
                 f"punctuation other than those, or remove it to have one generated."
             )
-        elif value and len(value) < 12:
-            problems.append(f"{key}: use at least 12 characters, or remove it to have one generated.")
-    if values["databasePassword"] and database is None:
-        problems.append(
-            "databasePassword is set but database is none: set database (mariadb or postgresql) "
-            "or remove it with `pulumi config rm databasePassword`."
-        )
+        elif len(value) < MIN_CHOSEN_LENGTH:
+            yield f"{key}: use at least {MIN_CHOSEN_LENGTH} characters, or remove it to have one generated."
+        if rule.needs_database and database is None:
+            yield (
+                f"{key} is set but database is none: set database (mariadb or postgresql) "
+                f"or remove it with `pulumi config rm {key}`."
+            )
 
+
+def _tls_problems(values: _Values) -> Iterator[str]:
+    """tls and tlsEmail, with the ports and server names HTTPS needs (from the values)."""
     tls = TLS_MODES.get(values["tls"] or "")
-    tls_email = (values["tlsEmail"] or "").strip()
+    tls_email = _text(values, "tlsEmail")
+    ports = values["openPorts"] or []
     if tls is None:
-        problems.append(
+        yield (
             f"tls: {values['tls']!r} is not a way flasklab sets up HTTPS. Use none, self-signed "
             f"(browsers warn; fine for names in /etc/hosts) or letsencrypt (a real public domain)."
         )
     elif tls.name != "none" and 443 not in ports:
-        problems.append(
+        yield (
             f"tls {tls.name} serves HTTPS on port 443, which openPorts does not open: "
             f"`pulumi config set --path 'openPorts[{len(ports)}]' 443`."
         )
     if tls is not None and tls.name == "letsencrypt":
-        if 80 not in ports:
-            problems.append(
-                "tls letsencrypt needs port 80 open: Let's Encrypt checks the domain over "
-                "http://NAME/.well-known/acme-challenge/. Add 80 to openPorts."
-            )
-        if not _EMAIL.match(tls_email):
-            problems.append(
-                "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
-                "certificate expires: `pulumi config set tlsEmail teacher@your-school.org`."
-            )
-        for name in (server_name, *aliases):
-            reason = _why_not_public(name)
-            if reason:
-                problems.append(
-                    f"tls letsencrypt: {name!r} {reason}, so it cannot be a public domain. Let's Encrypt "
-                    f"only issues certificates for names that public DNS resolves to the server, never "
-                    f"for names that exist only in /etc/hosts. Use a domain you control (e.g. "
-                    f"flask.your-school.org, with a DNS A record for the server's IP), or tls self-signed."
-                )
+        yield from _letsencrypt_problems(ports, tls_email, _server_names(values))
     elif tls_email and tls is not None:
-        problems.append(
-            "tlsEmail is only used with tls letsencrypt; remove it with `pulumi config rm tlsEmail`."
+        yield "tlsEmail is only used with tls letsencrypt; remove it with `pulumi config rm tlsEmail`."
+
+
+def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Iterator[str]:
+    if 80 not in ports:
+        yield (
+            "tls letsencrypt needs port 80 open: Let's Encrypt checks the domain over "
+            "http://NAME/.well-known/acme-challenge/. Add 80 to openPorts."
         )
+    if not _EMAIL.match(email):
+        yield (
+            "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
+            "certificate expires: `pulumi config set tlsEmail teacher@your-school.org`."
+        )
+    for name in names:
+        reason = _why_not_public(name)
+        if reason:
+            yield (
+                f"tls letsencrypt: {name!r} {reason}, so it cannot be a public domain. Let's Encrypt "
+                f"only issues certificates for names that public DNS resolves to the server, never "
+                f"for names that exist only in /etc/hosts. Use a domain you control (e.g. "
+                f"flask.your-school.org, with a DNS A record for the server's IP), or tls self-signed."
+            )
 
-    if problems:
-        raise ConfigError(problems, stack)
 
-    assert recipe is not None and tls is not None and entry is not None
-    return Settings(
-        stack=stack,
-        recipe=recipe,
-        debian_release=release,
-        ami_id=ami_id,
-        instance_type=instance_type,
-        root_volume_gib=size,
-        server_name=server_name,
-        server_aliases=tuple(aliases),
-        open_ports=tuple(ports),
-        ssh_cidrs=tuple(values["sshCidrs"]),
-        web_cidrs=tuple(values["webCidrs"]),
-        key_name=key_name,
-        ssh_public_key=public_key,
-        course=values["course"],
-        app=AppSettings(
-            name=app_name,
-            repo=repo,
-            ref=ref,
-            module=entry["module"],
-            callable=entry["callable"],
-            requirements=requirements,
-            python_env=python_env,
-            static_dir=static_dir,
-            static_url=static_url,
-            workers=workers,
-            threads=threads,
-            env=tuple(app_env.items()),
-            migrate=migrate,
-        ),
-        tls=tls,
-        tls_email=tls_email,
-        database=database,
-        chosen_secret_key=values["secretKey"] or "",
-        chosen_database_password=values["databasePassword"] or "",
-    )
+# The checks' helpers.
+
+
+def _range_problems(values: _Values, key: str) -> Iterator[str]:
+    value = values[key]
+    low, high = RANGES[key]
+    if value is not None and not low <= value <= high:
+        yield f"{key}: {value} is out of range; use {low} to {high}{_RANGE_HINTS.get(key, '')}."
+
+
+def _port_problems(ports: list[int]) -> Iterator[str]:
+    low, high = PORT_RANGE
+    for port in ports:
+        if port is not None and not low <= port <= high:
+            yield f"openPorts: {port} is not a TCP port; use numbers from {low} to {high}."
+    if len(set(ports)) != len(ports):
+        yield "openPorts repeats a port; list every port once."
+
+
+def _cidr_problems(key: str, cidrs: list[str]) -> Iterator[str]:
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as error:
+            yield (
+                f"{key}: {cidr!r} is not a valid CIDR range ({error}). Write an address with its "
+                f"prefix length, e.g. 203.0.113.7/32 for one address or 0.0.0.0/0 for everyone."
+            )
+
+
+def _server_name_problems(key: str, name: str) -> Iterator[str]:
+    if not name or len(name) > SERVER_NAME_MAX_LENGTH or not _SERVER_NAME.match(name):
+        yield (
+            f"{key}: {name!r} is not a valid server name. Use lowercase letters, digits, '-' and "
+            f"'_' in dot-separated parts that do not start or end with '-', e.g. practica_flask "
+            f"or flask.example.org."
+        )
 
 
 def _why_not_public(name: str) -> str:
@@ -540,3 +584,50 @@ def _why_not_public(name: str) -> str:
     if _EC2_HOSTNAME.search(name):
         return "is one of EC2's own host names, which change with the server and are not yours"
     return ""
+
+
+# Stage 3: build, from values that passed every check.
+
+
+def _build(values: _Values, stack: str) -> Settings:
+    return Settings(
+        stack=stack,
+        recipe=RECIPES[values["recipe"]],
+        debian_release=values["debianRelease"],
+        ami_id=_text(values, "amiId"),
+        instance_type=values["instanceType"],
+        root_volume_gib=values["rootVolumeGiB"],
+        server_name=values["serverName"],
+        server_aliases=tuple(values["serverAliases"]),
+        open_ports=tuple(values["openPorts"]),
+        ssh_cidrs=tuple(values["sshCidrs"]),
+        web_cidrs=tuple(values["webCidrs"]),
+        key_name=_text(values, "keyName"),
+        ssh_public_key=_text(values, "sshPublicKey"),
+        course=values["course"],
+        app=_build_app(values),
+        tls=TLS_MODES[values["tls"]],
+        tls_email=_text(values, "tlsEmail"),
+        database=DATABASES.get(values["database"]),
+        chosen_secrets=AppSecrets(**{rule.field: values[rule.setting] or "" for rule in RULES}),
+    )
+
+
+def _build_app(values: _Values) -> AppSettings:
+    entry = _app_entry(values)
+    assert entry is not None, "appEntry was checked"
+    return AppSettings(
+        name=values["appName"],
+        repo=_text(values, "appRepo"),
+        ref=_text(values, "appRef"),
+        module=entry["module"],
+        callable=entry["callable"],
+        requirements=_text(values, "appRequirements"),
+        python_env=values["pythonEnv"],
+        static_dir=_static_dir(values),
+        static_url=_static_url(values),
+        workers=values["workers"],
+        threads=values["threads"],
+        env=tuple(values["appEnv"].items()),
+        migrate=_text(values, "appMigrate"),
+    )

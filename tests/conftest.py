@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flasklab.app_secrets import AppSecrets
+from flasklab.app_secrets import AppSecrets, rules_for
 from flasklab.settings import PROJECT_DIR, Settings
 from flasklab.stacks import STACKS_DIR, stack_names
 
@@ -41,12 +41,11 @@ def mock_secrets(stack: str, settings: Settings) -> AppSecrets:
     """The secrets the program renders under the mocks, unless the config chose them."""
     prefix = f"flasklab-{stack}-secrets"
     return AppSecrets(
-        secret_key=settings.chosen_secret_key or mock_random_password(f"{prefix}-secret-key"),
-        database_password=(
-            settings.chosen_database_password or mock_random_password(f"{prefix}-database-password")
-        )
-        if settings.database
-        else "",
+        **{
+            rule.field: settings.chosen_secrets.value(rule)
+            or mock_random_password(f"{prefix}-{rule.resource_suffix}")
+            for rule in rules_for(settings.database is not None)
+        }
     )
 
 
@@ -164,7 +163,8 @@ def boot_prerequisites_missing() -> str:
 def rehearsal_of():
     """rehearsal_of(settings_or_target) prepares and boots a container; it is always
     stopped and removed at the end of the test."""
-    from flasklab.rehearsal.run import Rehearsal, Target, target_for
+    from flasklab.rehearsal.run import Rehearsal
+    from flasklab.rehearsal.target import Target, target_for
 
     started = []
 

@@ -13,13 +13,16 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from flasklab import plan
-from flasklab.rehearsal import report
-from flasklab.rehearsal.run import Outcome, Rehearsal, http_get, target_for
+from flasklab import compose, plan, probes
+from flasklab.rehearsal import server_logs
+from flasklab.rehearsal.report import Outcome
+from flasklab.rehearsal.run import Rehearsal
+from flasklab.rehearsal.target import target_for
 from flasklab.render import render_user_data
 from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
 from tests.conftest import EXAMPLE_STACKS, boot_prerequisites_missing, secrets_for_tests
+from tests.container_tools import login_user, processes_of, run_inside
 
 pytestmark = [
     pytest.mark.boot,
@@ -29,8 +32,7 @@ REPOS_DIR = Path("/var/lib/flasklab/test-repos")
 
 
 def assert_served(rehearsal: Rehearsal, outcome: Outcome) -> None:
-    settings_url = f"http://{rehearsal.target.server_names[0]}/"
-    full_report = report.render(rehearsal, outcome, hosts_line="", url=settings_url)
+    full_report = rehearsal.report(outcome)
     assert outcome.ok, full_report
     assert outcome.cloud_init_errors == []
     assert outcome.first_response_seconds is not None
@@ -61,16 +63,16 @@ def assert_letsencrypt_waits_for_dns(rehearsal: Rehearsal, settings) -> None:
     assert "flasklab: once DNS resolves" in output and "run: sudo flasklab-letsencrypt" in output
     enabled = rehearsal.root / "etc/nginx/sites-enabled" / settings.app.name
     assert os.readlink(enabled) == f"/etc/nginx/sites-available/{settings.app.name}"
-    result = rehearsal.run_inside("systemctl is-enabled certbot.timer")
+    result = run_inside(rehearsal, "systemctl is-enabled certbot.timer")
     assert result.stdout.strip() == "enabled", result
 
 
 def assert_served_by_the_recipes_programs(rehearsal: Rehearsal, settings) -> None:
     """Every process of the app's user is the recipe's server, started by its manager."""
     recipe = settings.recipe
-    processes = rehearsal.processes_of(settings.app.user)
+    processes = processes_of(rehearsal, settings.app.user)
     assert processes, f"nothing runs as {settings.app.user}"
-    program = recipe.serving_program.format(app=settings.app.name)
+    program = compose.serving_program(settings)
     pids = {process.pid for process in processes}
     for process in processes:
         assert program in process.command, process
@@ -92,21 +94,20 @@ def assert_env_file_is_private(rehearsal: Rehearsal, settings) -> None:
     assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o640, 0, app_gid)
     assert os.readlink(rehearsal.root / app.dir.lstrip("/") / ".env") == app.env_file
     # Not even the login user reads it without sudo.
-    assert rehearsal.run_inside(f"cat {app.env_file}", user=rehearsal.login_user()).returncode != 0
+    assert run_inside(rehearsal, f"cat {app.env_file}", user=login_user(rehearsal)).returncode != 0
 
 
 def assert_login_user_manages_the_app(rehearsal: Rehearsal, settings) -> None:
     """The student reads the logs and restarts the app, as the recipe's tutorial shows."""
-    login = rehearsal.login_user()
-    for command in settings.recipe.login_commands:
-        command = command.format(app=settings.app.name)
-        result = rehearsal.run_inside(command, user=login)
+    login = login_user(rehearsal)
+    for command in compose.login_commands(settings):
+        result = run_inside(rehearsal, command, user=login)
         assert result.returncode == 0, f"{login}$ {command}\n{result.stdout}{result.stderr}"
     name = settings.server_name
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # serving again after the restart
         try:
-            if http_get(name)[0] == 200:
+            if probes.request(rehearsal.site, name, https=False).status == 200:
                 return
         except OSError:
             pass
@@ -141,7 +142,7 @@ def make_app_repo(name: str, requirements: str) -> str:
 def failure_report(rehearsal: Rehearsal, settings) -> str:
     """The report of a rehearsal that must fail, with cloud-init itself reporting it."""
     outcome = rehearsal.wait()
-    text = report.render(rehearsal, outcome, plan.hosts_line(settings, "127.0.0.1"), plan.url(settings))
+    text = rehearsal.report(outcome, plan.hosts_line(settings, "127.0.0.1"))
     assert not outcome.ok
     assert outcome.cloud_init_errors, "cloud-init itself reports the failure"
     assert "FAILED" in text
@@ -161,11 +162,11 @@ def test_reboot_serves_again_without_repeating_first_boot(rehearsal_of):
     """Tutorial 001 ends by rebooting the server: the app must come back by itself."""
     rehearsal = rehearsal_of(load_stack("dev"))
     assert_served(rehearsal, rehearsal.wait())
-    first_boot_steps = report.steps(rehearsal.root)
+    first_boot_steps = server_logs.steps(rehearsal.root)
 
     outcome = rehearsal.reboot()
     assert_served(rehearsal, outcome)
-    assert report.steps(rehearsal.root) == first_boot_steps, "the deploy script ran again"
+    assert server_logs.steps(rehearsal.root) == first_boot_steps, "the deploy script ran again"
     boots = (
         subprocess.run(
             ["journalctl", f"--directory={rehearsal.root / 'var/log/journal'}", "--list-boots", "--no-pager"],
@@ -260,7 +261,8 @@ def test_git_hosted_app_deploys_unchanged_in_every_recipe(rehearsal_of, recipe, 
     settings = load_stack(
         "dev", {"recipe": recipe, "pythonEnv": python_env, "appRepo": repo, **settings_of_app}
     )
-    target = dataclasses.replace(target_for(settings), static_file=static_file)
+    target = target_for(settings)
+    target = dataclasses.replace(target, expect=dataclasses.replace(target.expect, static_path=static_file))
     rehearsal = rehearsal_of(target)
     outcome = rehearsal.wait()
     assert_served(rehearsal, outcome)
@@ -306,8 +308,10 @@ def test_every_recipe_serves_the_app_with_each_database(rehearsal_of, recipe, da
     rehearsal = rehearsal_of(settings)
     outcome = rehearsal.wait()
     assert_served(rehearsal, outcome)
-    assert rehearsal.target.database_label and bool(rehearsal.target.certificate) == (tls == "self-signed")
-    steps = report.steps(rehearsal.root)
+    assert rehearsal.target.expect.database_label and bool(rehearsal.target.certificate) == (
+        tls == "self-signed"
+    )
+    steps = server_logs.steps(rehearsal.root)
     migration = next(i for i, step in enumerate(steps) if step.startswith("run the migration"))
     starts = [
         i for i, step in enumerate(steps) if step.startswith(("start ", "run flask_app under", "enable the"))

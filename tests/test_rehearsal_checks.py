@@ -1,5 +1,5 @@
-"""The rehearsal's own checks, against servers started here: each can fail, so a boot
-that passes them proves something."""
+"""The probes and the rehearsal's own checks, against servers started here: each can fail,
+so a boot that passes them proves something."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flasklab.rehearsal.run import listening_addresses, site_request, tls_handshake_succeeds
+from flasklab.probes import Site, request, tls_handshake_succeeds
+from flasklab.rehearsal.run import listening_addresses
 from tests.config_tools import self_signed_certificate
 
 
@@ -58,26 +59,29 @@ def tls_server(certificate: tuple[Path, Path], oldest: ssl.TLSVersion) -> Iterat
         listener.close()
 
 
+def local_site(name: str, port: int, ca_file: Path | None = None) -> Site:
+    return Site(address="127.0.0.1", names=(name,), https=True, ca_file=ca_file, https_port=port)
+
+
 def test_tls_1_1_check_tells_a_server_that_allows_it_from_one_that_refuses_it(certificate):
     with tls_server(certificate, ssl.TLSVersion.TLSv1_1) as port:
-        assert tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_1, port)
-        assert tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_2, port)
+        site = local_site("flask.school.test", port)
+        assert tls_handshake_succeeds(site, ssl.TLSVersion.TLSv1_1)
+        assert tls_handshake_succeeds(site, ssl.TLSVersion.TLSv1_2)
     with tls_server(certificate, ssl.TLSVersion.TLSv1_2) as port:
-        assert not tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_1, port)
-        assert tls_handshake_succeeds("flask.school.test", ssl.TLSVersion.TLSv1_2, port)
+        site = local_site("flask.school.test", port)
+        assert not tls_handshake_succeeds(site, ssl.TLSVersion.TLSv1_1)
+        assert tls_handshake_succeeds(site, ssl.TLSVersion.TLSv1_2)
 
 
-def test_https_check_trusts_only_the_servers_certificate_for_its_names(certificate, tmp_path, monkeypatch):
-    """site_request verifies the certificate and the name, so a wrong one is an error."""
-    import flasklab.rehearsal.run as run
-
+def test_https_check_trusts_only_the_servers_certificate_for_its_names(certificate, tmp_path):
+    """A probe verifies the certificate and the name, so a wrong one is an error."""
     with tls_server(certificate, ssl.TLSVersion.TLSv1_2) as port:
-        monkeypatch.setattr(run, "HTTPS_PORT", port)
         with pytest.raises(OSError, match=r"CERTIFICATE_VERIFY_FAILED|Hostname mismatch"):
-            site_request("other.school.test", certificate=certificate[0], timeout=2)
+            request(local_site("other.school.test", port, certificate[0]), "other.school.test", timeout=2)
         other, _ = self_signed_certificate(tmp_path, "flask.school.test")  # same name, other key
         with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
-            site_request("flask.school.test", certificate=other, timeout=2)
+            request(local_site("flask.school.test", port, other), "flask.school.test", timeout=2)
 
 
 @pytest.mark.parametrize(("address", "loopback"), [("127.0.0.1", True), ("0.0.0.0", False)])

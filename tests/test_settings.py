@@ -3,9 +3,12 @@ and the Pulumi program then creates nothing."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from flasklab.settings import SECRET_SETTINGS, ConfigError, declared_keys, load_settings
+from flasklab.app_secrets import SECRET_SETTINGS
+from flasklab.settings import RANGES, ConfigError, declared_keys, load_settings
 from flasklab.stacks import load_stack, stack_config
 
 
@@ -30,6 +33,14 @@ def test_defaults_are_tutorial_001s_server():
 def test_every_declared_key_has_type_description_and_default():
     for key, spec in declared_keys().items():
         assert {"type", "description", "default"} <= spec.keys(), key
+
+
+def test_every_range_is_the_one_its_description_states():
+    """Pulumi.yaml's descriptions say the ranges in words: they are the ones checked."""
+    for key, (low, high) in RANGES.items():
+        description = declared_keys()[key]["description"]
+        stated = re.findall(r"\b(\d+) to (\d+)\b", description)
+        assert stated == [(str(low), str(high))], f"{key}: {description!r} should state {low} to {high}"
 
 
 def test_values_as_pulumi_passes_them_are_accepted():
@@ -214,7 +225,7 @@ def test_secret_settings_in_plain_text_are_refused_and_never_echoed():
     assert "Hunter2" not in message and "Key-0123" not in message
     # Set with --secret, they are accepted, and never shown in the settings' repr.
     settings = load_settings(raw, "x", secret_keys=("databasePassword", "secretKey"))
-    assert settings.chosen_database_password == "Hunter2-hunter2"
+    assert settings.chosen_secrets.database_password == "Hunter2-hunter2"
     assert "Hunter2" not in repr(settings)
 
 
@@ -229,4 +240,4 @@ def test_a_secret_setting_in_a_stack_file_is_refused_but_a_one_run_override_is_n
         stacks.load_stack("plain")
     monkeypatch.undo()
     settings = stacks.load_stack("dev", {"database": "mariadb", "databasePassword": "Chosen-for-a-run"})
-    assert settings.chosen_database_password == "Chosen-for-a-run"
+    assert settings.chosen_secrets.database_password == "Chosen-for-a-run"

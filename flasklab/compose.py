@@ -1,0 +1,147 @@
+"""Validated settings -> what the server gets, as data: its packages, the files rendered
+from templates, the deploy steps, the units and logs that explain a failure, and how the
+login user manages the app.
+
+The recipe, web server, TLS mode and database entries of flasklab/recipes.py are composed
+here, and their {app} placeholders filled in (for_app, the one place that does it), so
+the renderer, the Pulumi program's outputs, the rehearsal and the tests read the same
+answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flasklab import contract
+from flasklab.recipes import APP_ENV_FILE, BASE_PACKAGES, DEPLOY_SCRIPT, FIRST_STEPS, MIGRATE_STEP, ServerFile
+from flasklab.settings import Settings
+
+
+def for_app(text: str, settings: Settings) -> str:
+    """A recipe's string with {app} filled in."""
+    return text.format(app=settings.app.name)
+
+
+def migrate_command(settings: Settings) -> str:
+    """appMigrate, or the sample app's own when it has a database ('' for none)."""
+    if settings.app.migrate:
+        return settings.app.migrate
+    return contract.SAMPLE_APP_MIGRATE if settings.database and not settings.app.repo else ""
+
+
+def deploy_steps(settings: Settings) -> list[str]:
+    """The fragments of templates/deploy/ flasklab-deploy runs, in order: the app and its
+    settings, its database and migration, the recipe's start of the app, then the web
+    server's site with HTTPS around it."""
+    database = settings.database
+    return [
+        *FIRST_STEPS,
+        *((database.deploy_step,) if database else ()),
+        *((MIGRATE_STEP,) if migrate_command(settings) else ()),
+        *settings.recipe.deploy_steps,
+        *settings.tls.steps_before_site,
+        settings.recipe.web_server.deploy_step,
+        *settings.tls.steps_after_site,
+    ]
+
+
+def server_files(settings: Settings) -> list[ServerFile]:
+    """The files rendered from templates, in the order cloud-init writes them, with their
+    paths and owners for this app."""
+    web_server, tls, database = settings.recipe.web_server, settings.tls, settings.database
+    files = [
+        *settings.recipe.files,
+        *((web_server.http_site,) if tls.http_site else ()),
+        *((web_server.https_site,) if tls.https_site else ()),
+        *tls.files,
+        *((database.setup_file,) if database else ()),
+        APP_ENV_FILE,
+        DEPLOY_SCRIPT,
+    ]
+    return [
+        replace(file, path=for_app(file.path, settings), owner=for_app(file.owner, settings))
+        for file in files
+    ]
+
+
+def packages(settings: Settings) -> list[str]:
+    extra = ("git",) if settings.app.repo else ()
+    database = settings.database.packages if settings.database else ()
+    return sorted(
+        {
+            *BASE_PACKAGES,
+            *settings.recipe.web_server.packages,
+            *settings.recipe.packages,
+            *settings.tls.packages,
+            *database,
+            *extra,
+        }
+    )
+
+
+def pip_packages(settings: Settings) -> tuple[str, ...]:
+    """What pip installs into the app's environment besides its requirements."""
+    driver = (settings.database.driver,) if settings.database else ()
+    return (*settings.recipe.pip_packages, *driver)
+
+
+def units(settings: Settings) -> list[str]:
+    """The systemd units whose state and journal explain a failure."""
+    recipe = settings.recipe
+    database = (settings.database.unit,) if settings.database else ()
+    return [for_app(unit, settings) for unit in (*recipe.units, recipe.web_server.unit, *database)]
+
+
+def logs(settings: Settings) -> list[str]:
+    """Log files on the server worth showing when something fails."""
+    recipe = settings.recipe
+    return [for_app(log, settings) for log in (*recipe.logs, *recipe.web_server.logs)]
+
+
+def app_address(settings: Settings) -> str:
+    return for_app(settings.recipe.app_address, settings)
+
+
+def restart_command(settings: Settings) -> str:
+    """How the login user restarts the app once logged in."""
+    return for_app(settings.recipe.restart_command, settings)
+
+
+def login_commands(settings: Settings) -> list[str]:
+    """Commands the login user must be able to run without a password."""
+    return [for_app(command, settings) for command in settings.recipe.login_commands]
+
+
+def serving_program(settings: Settings) -> str:
+    """What every process of the app's user runs."""
+    return for_app(settings.recipe.serving_program, settings)
+
+
+def database_setup_path(settings: Settings) -> str:
+    return for_app(settings.database.setup_file.path, settings) if settings.database else ""
+
+
+def tls_dir(settings: Settings) -> str:
+    return f"{settings.app.config_dir}/tls"
+
+
+def site_names(settings: Settings) -> dict[str, str]:
+    """The web server's site names, for plain HTTP and for HTTPS."""
+    return {"http": settings.app.name, "https": f"{settings.app.name}-https"}
+
+
+def enabled_at_boot(settings: Settings) -> str:
+    """The site the web server enables on first boot."""
+    return site_names(settings)[settings.tls.enabled_at_boot]
+
+
+def site_url(settings: Settings) -> str:
+    """Where the app is (for Let's Encrypt: once the name's DNS points at the server)."""
+    return f"{'https' if settings.https else 'http'}://{settings.server_name}/"
+
+
+def boot_url(settings: Settings) -> str:
+    """Where the app answers right after first boot (Let's Encrypt: plain HTTP until DNS
+    points at the server)."""
+    scheme = settings.tls.enabled_at_boot
+    return f"{scheme}://{settings.server_name}/"

@@ -1,0 +1,144 @@
+"""A rehearsal's container: a copy of the cached image, seeded with the user-data through
+cloud-init's NoCloud datasource and booted with systemd-nspawn (real systemd as PID 1,
+real cloud-init, nothing of the user-data skipped or rewritten). Only its lifecycle is
+here: what it must serve is checked by flasklab.rehearsal.run with flasklab.probes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from flasklab.rehearsal.image import LOCAL_CA_DIR, ensure_image
+
+RUNS_DIR = Path("/var/lib/flasklab/runs")
+RESULT_FILE = "var/lib/cloud/data/result.json"
+
+
+class Container:
+    """prepare() a copy of the image seeded with the user-data, boot() it, read
+    cloud_init_result() until cloud-init is done, stop() it, boot() it again, remove() it."""
+
+    def __init__(
+        self,
+        name: str,
+        codename: str,
+        user_data: str,
+        read_only_binds: tuple[str, ...] = (),
+        progress: Callable[[str], None] = print,
+    ) -> None:
+        self.machine = re.sub(r"[^a-z0-9-]", "-", f"flasklab-{name}".lower())[:60]
+        self.codename = codename
+        self.user_data = user_data
+        self.read_only_binds = read_only_binds
+        self.root = RUNS_DIR / self.machine
+        self.console_log = RUNS_DIR / f"{self.machine}.console.log"
+        self.process: subprocess.Popen | None = None
+        self.booted_at = 0.0
+        self.progress = progress
+
+    def prepare(self) -> None:
+        image = ensure_image(self.codename, self.progress)
+        self.progress(f"copying the Debian {self.codename} image to {self.root}")
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        self.remove()
+        subprocess.run(["cp", "-a", "--reflink=auto", str(image), str(self.root)], check=True)
+        self._trust_file_repositories()
+        self._trust_local_cas()
+        seed = self.root / "var/lib/cloud/seed/nocloud"
+        seed.mkdir(parents=True)
+        (seed / "user-data").write_text(self.user_data)
+        (seed / "meta-data").write_text(
+            f"instance-id: {self.machine}-{int(time.time())}\nlocal-hostname: {self.machine}\n"
+        )
+
+    def _trust_file_repositories(self) -> None:
+        """A file:// repository is owned by this machine's root; git would refuse it as
+        "dubious ownership" for the app's user. Rehearsal-only, like the proxy CA: on EC2
+        there are no file:// repositories."""
+        if self.read_only_binds:
+            trusted = "".join(
+                f"\tdirectory = {path}\n\tdirectory = {path}/.git\n" for path in self.read_only_binds
+            )
+            (self.root / "etc/gitconfig").write_text(f"[safe]\n{trusted}")
+
+    def _trust_local_cas(self) -> None:
+        """pip as vendored by pipenv ignores the system's CA store, which holds this
+        machine's proxy CA: point it there for every service, cloud-init's included.
+        Rehearsal-only, like the CA itself."""
+        if any(LOCAL_CA_DIR.glob("*.crt")):
+            bundle = "/etc/ssl/certs/ca-certificates.crt"
+            conf = self.root / "etc/systemd/system.conf.d/50-flasklab-rehearsal-ca.conf"
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text(f"[Manager]\nDefaultEnvironment=PIP_CERT={bundle} REQUESTS_CA_BUNDLE={bundle}\n")
+
+    def boot(self) -> None:
+        # This machine's systemd need not be PID 1: nspawn then needs this folder.
+        Path("/run/systemd/nspawn/propagate").mkdir(parents=True, exist_ok=True)
+        self.progress(f"booting {self.machine} with systemd-nspawn (console: {self.console_log})")
+        self.booted_at = time.monotonic()
+        with self.console_log.open("ab") as console:
+            self.process = subprocess.Popen(
+                [
+                    "systemd-nspawn",
+                    "--quiet",
+                    "--boot",
+                    f"--directory={self.root}",
+                    "--register=no",
+                    "--keep-unit",
+                    f"--machine={self.machine}",
+                    *(f"--bind-ro={path}" for path in self.read_only_binds),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # --keep outlives this command
+            )
+
+    def seconds_since_boot(self) -> float:
+        return time.monotonic() - self.booted_at
+
+    def exited(self) -> int | None:
+        """nspawn's exit status once the container stopped by itself, else None."""
+        return None if self.process is None else self.process.poll()
+
+    def cloud_init_result(self) -> list[str] | None:
+        """cloud-init's errors once it is done ([] for none), None while it runs."""
+        result_file = self.root / RESULT_FILE
+        if not result_file.exists():
+            return None
+        return list(json.loads(result_file.read_text()).get("v1", {}).get("errors", []))
+
+    def forget_cloud_init_result(self) -> None:
+        """Before booting again: the next result.json is the next boot's."""
+        (self.root / RESULT_FILE).unlink(missing_ok=True)
+
+    def leader_pid(self) -> int | None:
+        """PID of the container's systemd, as seen from this machine."""
+        if self.process is None:
+            return None
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        pids = children.read_text().split() if children.exists() else []
+        return int(pids[0]) if pids else None
+
+    def stop(self) -> None:
+        """Shut the container down cleanly (SIGTERM makes nspawn power it off)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.progress(f"shutting {self.machine} down")
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def remove(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)

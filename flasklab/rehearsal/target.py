@@ -1,0 +1,73 @@
+"""What a rehearsal boots and what it expects to be served, from a stack's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flasklab import compose, contract
+from flasklab.app_secrets import AppSecrets, generate_locally
+from flasklab.probes import Expectation
+from flasklab.render import render_user_data
+from flasklab.settings import Settings
+
+
+@dataclass(frozen=True)
+class Target:
+    """One rehearsal: the user-data to boot, the names it serves and what they must show."""
+
+    name: str
+    codename: str
+    user_data: str
+    server_names: tuple[str, ...]
+    expect: Expectation
+    # systemd units and log files (paths on the server) that explain a failure.
+    units: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+    # Host folders the container sees read-only at the same path (file:// app repositories).
+    read_only_binds: tuple[str, ...] = ()
+    # HTTPS with a certificate made on the server: its path there ('' for plain HTTP),
+    # which the probes trust for the server names.
+    certificate: str = ""
+    # The database's port, which must listen on localhost only (0 for no database).
+    database_port: int = 0
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certificate else "http"
+
+    @property
+    def url(self) -> str:
+        """The site's address in a rehearsal: a Let's Encrypt site serves plain HTTP here,
+        as it does on a server whose DNS does not point at it yet."""
+        return f"{self.scheme}://{self.server_names[0]}/"
+
+
+def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Target:
+    """What to boot for these settings, with throwaway secrets unless some are given."""
+    app_secrets = app_secrets or generate_locally(settings)
+    app = settings.app
+    sample_app = not app.repo
+    return Target(
+        name=settings.stack,
+        codename=settings.debian_codename,
+        user_data=render_user_data(settings, app_secrets),
+        server_names=settings.server_names,
+        expect=Expectation(
+            page_marker=contract.SAMPLE_APP_MARKER if sample_app else None,
+            static_path=f"{app.static_url}/{contract.SAMPLE_APP_STATIC_FILE}"
+            if sample_app and app.static_dir
+            else "",
+            web_server_header=settings.recipe.web_server.server_header,
+            database_label=settings.database.label if settings.database and sample_app else "",
+        ),
+        units=tuple(compose.units(settings)),
+        logs=tuple(compose.logs(settings)),
+        read_only_binds=(app.repo.removeprefix("file://"),) if app.repo.startswith("file://") else (),
+        # HTTPS from first boot means a certificate the server made itself. (Let's Encrypt
+        # cannot issue offline: such a rehearsal serves plain HTTP, as a server whose DNS
+        # does not point at it yet.)
+        certificate=f"{compose.tls_dir(settings)}/fullchain.pem"
+        if settings.tls.enabled_at_boot == "https"
+        else "",
+        database_port=settings.database.port if settings.database else 0,
+    )
