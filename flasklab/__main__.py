@@ -1,4 +1,9 @@
-"""Command line: python -m flasklab render|rehearse --stack NAME"""
+"""Command line: python -m flasklab render|rehearse|clean
+
+render   --stack NAME                  the user-data a stack's server gets
+rehearse [--stack NAME ...] [--all]    boot stacks in local containers, side by side
+clean                                  stop and remove rehearsals left running
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import yaml
 
 from flasklab.app_secrets import generate_locally
 from flasklab.render import render_user_data
-from flasklab.settings import ConfigError
+from flasklab.settings import ConfigError, Settings
 from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
 
 
@@ -22,48 +27,80 @@ def _override(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value) if value else ""
 
 
+def _stack_arguments(command: argparse.ArgumentParser, several: bool) -> None:
+    command.add_argument(
+        "--stack",
+        dest="stacks",
+        action="append" if several else "store",
+        help=f"stack name, as in stacks/Pulumi.NAME.yaml (default: {DEFAULT_STACK}; "
+        f"here: {', '.join(stack_names())})" + ("; repeat it to rehearse several at once" if several else ""),
+    )
+    command.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        type=_override,
+        action="append",
+        default=[],
+        help="override one setting of the stack(s) for this run (repeatable)",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(
+        prog="python -m flasklab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    _stack_arguments(
+        commands.add_parser("render", help="print the user-data a stack's server would get"), False
+    )
+    rehearse = commands.add_parser(
+        "rehearse", help="boot stacks' user-data in local Debian containers and check they serve"
+    )
+    _stack_arguments(rehearse, True)
+    rehearse.add_argument("--all", action="store_true", help="every stack in stacks/")
+    rehearse.add_argument(
+        "--jobs", type=int, default=0, help="rehearsals at once (default: what suits this machine)"
+    )
+    rehearse.add_argument(
+        "--keep", action="store_true", help="leave the containers running and say how to enter and stop them"
+    )
+    commands.add_parser("clean", help="stop and remove rehearsals left running (--keep, or killed)")
+    return main_parser
+
+
+def _load(names: list[str], overrides: dict[str, Any]) -> tuple[list[Settings], list[str]]:
+    """Every named stack's settings, and every problem of every stack at once."""
+    loaded, problems = [], []
+    for name in names:
+        try:
+            loaded.append(load_stack(name, overrides))
+        except ConfigError as error:
+            problems.append(str(error))
+    return loaded, problems
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flasklab", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (
-        ("render", "print the user-data a stack's server would get"),
-        ("rehearse", "boot a stack's user-data in a local Debian container and check it serves"),
-    ):
-        command = commands.add_parser(name, help=help_text)
-        command.add_argument(
-            "--stack",
-            default=DEFAULT_STACK,
-            help=f"stack name, as in stacks/Pulumi.NAME.yaml (default: {DEFAULT_STACK}; "
-            f"here: {', '.join(stack_names())})",
-        )
-        command.add_argument(
-            "--set",
-            dest="overrides",
-            metavar="KEY=VALUE",
-            type=_override,
-            action="append",
-            default=[],
-            help="override one setting of the stack for this run (repeatable)",
-        )
-        if name == "rehearse":
-            command.add_argument(
-                "--keep",
-                action="store_true",
-                help="leave the container running and say how to enter and stop it",
-            )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_stack(args.stack, dict(args.overrides))
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    args = parser().parse_args(argv)
+    if args.command == "clean":
+        from flasklab.rehearsal.cli import clean
+
+        return clean()
+    if args.command == "render":
+        names = [args.stacks or DEFAULT_STACK]
+    else:
+        names = stack_names() if args.all else (args.stacks or [DEFAULT_STACK])
+    stacks, problems = _load(names, dict(args.overrides))
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
         return 2
     if args.command == "render":
         # Throwaway secrets: `pulumi up` generates the real ones and keeps them in its state.
-        sys.stdout.write(render_user_data(settings, generate_locally(settings)))
+        sys.stdout.write(render_user_data(stacks[0], generate_locally(stacks[0])))
         return 0
     from flasklab.rehearsal.cli import rehearse
 
-    return rehearse(settings, keep=args.keep)
+    return rehearse(stacks, keep=args.keep, jobs=args.jobs)
 
 
 if __name__ == "__main__":

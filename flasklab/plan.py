@@ -74,7 +74,11 @@ def tags(settings: Settings) -> dict[str, str]:
 
 def hosts_line(settings: Settings, public_ip: str) -> str:
     """The line a student pastes into /etc/hosts (tutorial 001, step 23)."""
-    return " ".join((public_ip, *settings.server_names))
+    return hosts_line_of(public_ip, settings.server_names)
+
+
+def hosts_line_of(address: str, names: tuple[str, ...]) -> str:
+    return " ".join((address, *names))
 
 
 def https_command(settings: Settings, public_ip: str) -> str:

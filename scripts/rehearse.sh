@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Sets up a Debian machine (scripts/setup.sh) and rehearses a stack locally: its exact
-# user-data booted in a Debian container, checked through the web server.
-#   sudo bash scripts/rehearse.sh                 # the default stack (dev)
-#   sudo bash scripts/rehearse.sh --stack NAME    # any stack in stacks/
+# Sets up a Debian machine (scripts/setup.sh) and rehearses stacks locally: their exact
+# user-data booted in Debian containers, each in a network of its own, checked through
+# the web server. As root:
+#   bash scripts/rehearse.sh                               # the default stack (dev)
+#   bash scripts/rehearse.sh --stack NAME [--stack NAME]   # stacks in stacks/, side by side
+#   bash scripts/rehearse.sh --all                         # every stack in stacks/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

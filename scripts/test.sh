@@ -7,4 +7,6 @@ bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# Side by side: each boot test's container has its own network, each check its own
+# throwaway container; FLASKLAB_TEST_JOBS=1 runs them one after another.
+exec .venv/bin/python -m pytest -n "${FLASKLAB_TEST_JOBS:-4}" --dist worksteal "$@"

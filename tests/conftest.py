@@ -60,8 +60,9 @@ class ProgramRun:
     # Each resource's inputs as the SDK sent them to the engine, secrets still wrapped:
     # what the engine would write to the state; and which of its outputs it asked the
     # engine to keep secret.
-    wire_inputs: list[dict[str, Any]] = field(default_factory=list)
-    secret_outputs_asked: list[list[str]] = field(default_factory=list)
+    # Keyed by (type, name): registrations run on several threads, in any order.
+    wire_inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    secret_outputs_asked: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -127,8 +128,9 @@ def run_program(monkeypatch):
         register = MockMonitor.RegisterResource
 
         def recording_register(monitor, request):
-            result.wire_inputs.append(json_format.MessageToDict(request.object))
-            result.secret_outputs_asked.append(list(request.additionalSecretOutputs))
+            key = (request.type, request.name)
+            result.wire_inputs[key] = json_format.MessageToDict(request.object)
+            result.secret_outputs_asked[key] = list(request.additionalSecretOutputs)
             return register(monitor, request)
 
         monkeypatch.setattr(MockMonitor, "RegisterResource", recording_register)
@@ -155,7 +157,8 @@ def boot_prerequisites_missing() -> str:
 
     if os.geteuid() != 0:
         return "boot tests need root"
-    missing = [tool for tool in ("debootstrap", "systemd-nspawn") if shutil.which(tool) is None]
+    tools = ("debootstrap", "systemd-nspawn", "slirp4netns", "ip")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     return f"boot tests need {', '.join(missing)} (scripts/setup.sh installs them)" if missing else ""
 
 

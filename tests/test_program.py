@@ -204,11 +204,7 @@ def gunzip(packed: str) -> str:
 
 def wire_user_data(run) -> tuple[bool, str]:
     """Whether the user-data went to the engine (and so to the state) as a secret, and its text."""
-    wire = next(
-        wire
-        for wire, resource in zip(run.wire_inputs, run.resources, strict=True)
-        if resource["type"] == INSTANCE
-    )
+    [wire] = [wire for (type_, _), wire in run.wire_inputs.items() if type_ == INSTANCE]
     for name, decode in (("userData", str), ("userDataBase64", gunzip)):
         field = wire.get(name)
         if isinstance(field, str) and field:
@@ -221,7 +217,7 @@ def wire_user_data(run) -> tuple[bool, str]:
 def assert_only_ever_secret(run, secret: str) -> None:
     """Nothing sent to the engine (what it writes to the state) carries `secret` in plain
     text, and no output shows it."""
-    assert [hit for wire in run.wire_inputs for hit in plain_occurrences(wire, secret)] == []
+    assert [hit for wire in run.wire_inputs.values() for hit in plain_occurrences(wire, secret)] == []
     assert [name for name, value in run.outputs.items() if secret in str(value)] == []
 
 
@@ -250,9 +246,8 @@ def test_generated_secrets_are_kept_in_the_state_encrypted_and_reach_the_env_fil
         assert resource["inputs"]["special"] is False
         assert resource["inputs"]["length"] >= 32
     # pulumi-random asks the engine to encrypt what it generates in the state.
-    for resource, asked in zip(run.resources, run.secret_outputs_asked, strict=True):
-        if resource["type"] == RANDOM_PASSWORD:
-            assert "result" in asked
+    for resource in passwords:
+        assert "result" in run.secret_outputs_asked[(RANDOM_PASSWORD, resource["name"])]
     is_secret, user_data = wire_user_data(run)
     assert is_secret
     assert f"SECRET_KEY='{generated.secret_key}'" in user_data

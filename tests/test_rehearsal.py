@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from flasklab import compose, plan, probes
+from flasklab import compose, probes
 from flasklab.rehearsal import server_logs
 from flasklab.rehearsal.report import Outcome
 from flasklab.rehearsal.run import Rehearsal
@@ -142,7 +142,7 @@ def make_app_repo(name: str, requirements: str) -> str:
 def failure_report(rehearsal: Rehearsal, settings) -> str:
     """The report of a rehearsal that must fail, with cloud-init itself reporting it."""
     outcome = rehearsal.wait()
-    text = rehearsal.report(outcome, plan.hosts_line(settings, "127.0.0.1"))
+    text = rehearsal.report(outcome)
     assert not outcome.ok
     assert outcome.cloud_init_errors, "cloud-init itself reports the failure"
     assert "FAILED" in text
@@ -257,7 +257,7 @@ def make_repo(name: str, files: dict[str, str]) -> str:
 )
 def test_git_hosted_app_deploys_unchanged_in_every_recipe(rehearsal_of, recipe, layout, python_env):
     files, settings_of_app, static_file, page = GIT_APPS[layout]
-    repo = make_repo(f"{layout}-app", files)
+    repo = make_repo(f"{layout}-app-{recipe}-{python_env}", files)
     settings = load_stack(
         "dev", {"recipe": recipe, "pythonEnv": python_env, "appRepo": repo, **settings_of_app}
     )

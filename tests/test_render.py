@@ -57,13 +57,17 @@ def test_user_data_is_a_cloud_config_that_ec2_accepts(stack):
     assert document["runcmd"] == [["/usr/local/sbin/flasklab-deploy"]]
 
 
+@config_tools.needs_checkers
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_user_data_passes_cloud_inits_schema(stack, tmp_path):
-    assert config_tools.cloud_init_schema(user_data_of(load_stack(stack)), tmp_path) == ""
+    settings = load_stack(stack)
+    assert config_tools.cloud_init_schema(user_data_of(settings), tmp_path, settings.debian_codename) == ""
 
 
-def test_schema_check_catches_a_bad_cloud_config(tmp_path):
-    assert config_tools.cloud_init_schema("#cloud-config\npackages: 3\n", tmp_path)
+@config_tools.needs_checkers
+@pytest.mark.parametrize("codename", ["trixie", "bookworm"])
+def test_schema_check_catches_a_bad_cloud_config(codename, tmp_path):
+    assert config_tools.cloud_init_schema("#cloud-config\npackages: 3\n", tmp_path, codename)
 
 
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
@@ -131,36 +135,37 @@ def test_sample_app_is_shipped_unchanged_and_owned_by_the_app(stack):
 
 def check_generated_files(files: list[RenderedFile], workdir: Path, settings) -> dict[str, str]:
     """Each generated file's complaints from the tool that reads it on the server."""
-    app = settings.app
+    app, codename = settings.app, settings.debian_codename
     problems = {}
     units = [file for file in files if file.checker == "systemd"]
     if units:
         (workdir / "systemd").mkdir()
-        problems["systemd units"] = config_tools.systemd_verify(units, workdir / "systemd")
+        problems["systemd units"] = config_tools.systemd_verify(units, workdir / "systemd", codename)
     supervisor_files = [file for file in files if file.checker == "supervisor"]
     if supervisor_files:
         (workdir / "supervisor").mkdir()
         problems["supervisor"], _ = config_tools.supervisor_read(
-            supervisor_files, workdir / "supervisor", app.user, app.log_dir
+            supervisor_files, workdir / "supervisor", app.user, app.log_dir, codename
         )
     for index, file in enumerate(files):
         folder = workdir / f"{file.checker}-{index}"
         folder.mkdir()
         if file.checker == "nginx":
-            problems[file.path] = config_tools.nginx_test(file, folder, app.user)
+            problems[file.path] = config_tools.nginx_test(file, folder, app.user, codename)
         elif file.checker == "apache":
-            problems[file.path] = config_tools.apache_test(file, folder, app.user)
+            problems[file.path] = config_tools.apache_test(file, folder, app.user, codename)
         elif file.checker == "uwsgi":
-            problems[file.path] = config_tools.uwsgi_test(file, folder)
+            problems[file.path] = config_tools.uwsgi_test(file, folder, codename)
         elif file.checker == "python":
-            problems[file.path] = config_tools.python_compile(file, folder)
+            problems[file.path] = config_tools.python_compile(file, folder, codename)
         elif file.checker == "sh":
-            problems[file.path] = config_tools.shell_check(file, folder)
+            problems[file.path] = config_tools.shell_check(file, folder, codename)
         elif file.checker == "env":
-            problems[file.path] = config_tools.env_file_check(file, folder)
+            problems[file.path] = config_tools.env_file_check(file, folder, codename)
     return problems
 
 
+@config_tools.needs_checkers
 @pytest.mark.parametrize("stack", EXAMPLE_STACKS)
 def test_generated_configs_pass_their_own_tools(stack, tmp_path):
     settings = load_stack(stack)
@@ -186,6 +191,7 @@ BREAKAGES = [
 ]
 
 
+@config_tools.needs_checkers
 @pytest.mark.parametrize(("stack", "checker", "text", "replacement"), BREAKAGES)
 def test_tools_reject_broken_configs(stack, checker, text, replacement, tmp_path):
     """The checks above can fail: each tool rejects a file broken on purpose."""
@@ -200,10 +206,13 @@ def test_tools_reject_broken_configs(stack, checker, text, replacement, tmp_path
     assert complaints, f"{checker} accepted {target.path} with {replacement!r}"
 
 
+@config_tools.needs_checkers
 def test_supervisor_reads_the_program_and_lets_the_group_supervisor_in(tmp_path):
     settings = load_stack("t002-uwsgi")
     files = [file for file in files_of(settings) if file.checker == "supervisor"]
-    problems, read = config_tools.supervisor_read(files, tmp_path, "hellopython", "/var/log/hellopython")
+    problems, read = config_tools.supervisor_read(
+        files, tmp_path, "hellopython", "/var/log/hellopython", settings.debian_codename
+    )
     assert problems == ""
     assert read["socket"] == [["0o770", [0, 991]]]
     program = read["programs"]["hellopython"]
@@ -216,6 +225,7 @@ def test_supervisor_reads_the_program_and_lets_the_group_supervisor_in(tmp_path)
     assert program["stdout_logfile"] == "/var/log/hellopython/supervisor.log"
 
 
+@config_tools.needs_checkers
 def test_git_app_is_cloned_at_its_ref_and_gets_git(tmp_path):
     settings = load_stack(
         "dev",
@@ -239,7 +249,7 @@ def test_git_app_is_cloned_at_its_ref_and_gets_git(tmp_path):
     assert "-r /var/www/flask_app/deploy/requirements.txt gunicorn" in script.content
     unit = next(f for f in files_of(settings) if f.path.endswith(".service"))
     assert "gunicorn --workers 2 --threads 1 --access-logfile - app:create_app()\n" in unit.content
-    assert config_tools.shell_check(script, tmp_path) == ""
+    assert config_tools.shell_check(script, tmp_path, settings.debian_codename) == ""
 
 
 def test_large_user_data_is_sent_gzipped_and_unpacks_to_the_same_text():
@@ -259,12 +269,15 @@ def test_user_data_too_large_even_compressed_says_what_to_do():
         encode_for_ec2(random_text)
 
 
+@config_tools.needs_checkers
 def test_supervisor_command_runs_an_app_factory_through_sh(tmp_path):
     """sh, not supervisor, reads the program's command: an entry such as create_app()
     must reach Gunicorn as one word."""
     settings = load_stack("t003-supervisor", {"appEntry": "microblog:create_app()"})
     files = [file for file in files_of(settings) if file.checker == "supervisor"]
-    problems, read = config_tools.supervisor_read(files, tmp_path, "microblog", "/var/log/microblog")
+    problems, read = config_tools.supervisor_read(
+        files, tmp_path, "microblog", "/var/log/microblog", settings.debian_codename
+    )
     assert problems == ""
     program, flag, script = shlex.split(read["programs"]["microblog"]["command"])
     assert (program, flag) == ("/bin/sh", "-c")
@@ -286,6 +299,7 @@ HTTPS_COMBINATIONS = [
 ]
 
 
+@config_tools.needs_checkers
 @pytest.mark.parametrize(("recipe", "tls", "database"), HTTPS_COMBINATIONS)
 def test_https_and_database_configs_pass_their_own_tools_in_every_recipe(recipe, tls, database, tmp_path):
     settings = load_stack(
@@ -307,7 +321,7 @@ def test_https_and_database_configs_pass_their_own_tools_in_every_recipe(recipe,
     assert ("/usr/local/sbin/flasklab-letsencrypt" in paths) is (tls == "letsencrypt")
     problems = check_generated_files(files, tmp_path, settings)
     assert all(text == "" for text in problems.values()), problems
-    assert config_tools.cloud_init_schema(user_data_of(settings), tmp_path) == ""
+    assert config_tools.cloud_init_schema(user_data_of(settings), tmp_path, settings.debian_codename) == ""
     env = next(file for file in files if file.checker == "env").content
     assert "FLASK_SESSION_COOKIE_SECURE='true'" in env
     assert f"DATABASE_URL='{'mysql+pymysql' if database == 'mariadb' else 'postgresql+psycopg'}://" in env

@@ -1,23 +1,21 @@
 """A rehearsal's container: a copy of the cached image, seeded with the user-data through
 cloud-init's NoCloud datasource and booted with systemd-nspawn (real systemd as PID 1,
-real cloud-init, nothing of the user-data skipped or rewritten). Only its lifecycle is
-here: what it must serve is checked by flasklab.rehearsal.run with flasklab.probes.
+real cloud-init, nothing of the user-data skipped or rewritten), in a network of its own
+(network.py). Only its lifecycle is here: what it must serve is checked by
+flasklab.rehearsal.run with flasklab.probes.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flasklab.rehearsal import network, package_cache, runs
 from flasklab.rehearsal.image import LOCAL_CA_DIR, ensure_image
 
-RUNS_DIR = Path("/var/lib/flasklab/runs")
 RESULT_FILE = "var/lib/cloud/data/result.json"
 
 
@@ -33,24 +31,50 @@ class Container:
         read_only_binds: tuple[str, ...] = (),
         progress: Callable[[str], None] = print,
     ) -> None:
-        self.machine = re.sub(r"[^a-z0-9-]", "-", f"flasklab-{name}".lower())[:60]
+        self.name = name
         self.codename = codename
         self.user_data = user_data
         self.read_only_binds = read_only_binds
-        self.root = RUNS_DIR / self.machine
-        self.console_log = RUNS_DIR / f"{self.machine}.console.log"
-        self.process: subprocess.Popen | None = None
-        self.booted_at = 0.0
         self.progress = progress
+        self.record: runs.RunRecord | None = None
+        self.process: subprocess.Popen | None = None
+        self.outbound: subprocess.Popen | None = None
+        self.booted_at = 0.0
+
+    @property
+    def _record(self) -> runs.RunRecord:
+        if self.record is None:
+            raise RuntimeError("the container is not prepared")
+        return self.record
+
+    @property
+    def machine(self) -> str:
+        return self._record.machine
+
+    @property
+    def root(self) -> Path:
+        return self._record.root
+
+    @property
+    def console_log(self) -> Path:
+        return self._record.folder / "console.log"
+
+    @property
+    def address(self) -> str:
+        """The container's address, which this machine reaches it at."""
+        return self._record.network.container_address
 
     def prepare(self) -> None:
         image = ensure_image(self.codename, self.progress)
+        self.record = runs.claim(self.name)
         self.progress(f"copying the Debian {self.codename} image to {self.root}")
-        RUNS_DIR.mkdir(parents=True, exist_ok=True)
-        self.remove()
+        self.root.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-a", "--reflink=auto", str(image), str(self.root)], check=True)
+        package_cache.seed(self.root, self.codename)
         self._trust_file_repositories()
-        self._trust_local_cas()
+        self._set_manager_environment()
+        (self.root / "etc/resolv.conf").unlink(missing_ok=True)
+        (self.root / "etc/resolv.conf").write_text(f"nameserver {network.OUTBOUND_DNS}\n")
         seed = self.root / "var/lib/cloud/seed/nocloud"
         seed.mkdir(parents=True)
         (seed / "user-data").write_text(self.user_data)
@@ -68,20 +92,26 @@ class Container:
             )
             (self.root / "etc/gitconfig").write_text(f"[safe]\n{trusted}")
 
-    def _trust_local_cas(self) -> None:
-        """pip as vendored by pipenv ignores the system's CA store, which holds this
-        machine's proxy CA: point it there for every service, cloud-init's included.
-        Rehearsal-only, like the CA itself."""
+    def _set_manager_environment(self) -> None:
+        """Rehearsal-only environment for every service, cloud-init's included: pip's
+        cache where package_cache keeps it, and, where this machine trusts a proxy's CA,
+        that CA for pip as vendored by pipenv (which ignores the system's CA store)."""
+        variables = [f"PIP_CACHE_DIR={package_cache.PIP_CACHE}"]
         if any(LOCAL_CA_DIR.glob("*.crt")):
             bundle = "/etc/ssl/certs/ca-certificates.crt"
-            conf = self.root / "etc/systemd/system.conf.d/50-flasklab-rehearsal-ca.conf"
-            conf.parent.mkdir(parents=True, exist_ok=True)
-            conf.write_text(f"[Manager]\nDefaultEnvironment=PIP_CERT={bundle} REQUESTS_CA_BUNDLE={bundle}\n")
+            variables += [f"PIP_CERT={bundle}", f"REQUESTS_CA_BUNDLE={bundle}"]
+        conf = self.root / "etc/systemd/system.conf.d/50-flasklab-rehearsal.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(f"[Manager]\nDefaultEnvironment={' '.join(variables)}\n")
 
     def boot(self) -> None:
+        record = self._record
+        if self.outbound is None:
+            self.outbound = network.start_outbound(record.network, record.folder / "outbound.log")
+            record.outbound_pid = self.outbound.pid
         # This machine's systemd need not be PID 1: nspawn then needs this folder.
         Path("/run/systemd/nspawn/propagate").mkdir(parents=True, exist_ok=True)
-        self.progress(f"booting {self.machine} with systemd-nspawn (console: {self.console_log})")
+        self.progress(f"booting {self.machine} at {self.address} (console: {self.console_log})")
         self.booted_at = time.monotonic()
         with self.console_log.open("ab") as console:
             self.process = subprocess.Popen(
@@ -93,6 +123,8 @@ class Container:
                     "--register=no",
                     "--keep-unit",
                     f"--machine={self.machine}",
+                    f"--network-namespace-path={record.network.netns_path}",
+                    "--resolv-conf=off",
                     *(f"--bind-ro={path}" for path in self.read_only_binds),
                 ],
                 stdin=subprocess.DEVNULL,
@@ -100,6 +132,8 @@ class Container:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # --keep outlives this command
             )
+        record.container_pid = self.process.pid
+        record.save()
 
     def seconds_since_boot(self) -> float:
         return time.monotonic() - self.booted_at
@@ -132,13 +166,28 @@ class Container:
         if self.process is None or self.process.poll() is not None:
             return
         self.progress(f"shutting {self.machine} down")
-        self.process.send_signal(signal.SIGTERM)
+        self.process.terminate()
         try:
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=runs.STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
+    def keep(self) -> None:
+        """Leave the container running after this process ends (--keep)."""
+        self._record.kept = True
+        self._record.save()
+
     def remove(self) -> None:
+        """Stop everything it runs, keep its downloads, remove its network and folder."""
+        if self.record is None:
+            return
+        self.stop()
         if self.root.exists():
-            shutil.rmtree(self.root)
+            package_cache.harvest(self.root, self.codename)
+        with runs.locked():
+            runs.release(self.record)
+        for process in (self.process, self.outbound):
+            if process is not None and process.poll() is None:
+                process.wait()
+        self.record = None

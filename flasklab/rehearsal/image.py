@@ -4,16 +4,26 @@ Built once per release with debootstrap, carrying what a Debian cloud image carr
 (cloud-init of that release, systemd, locales, sudo, openssh-server, curl, ...), so
 user-data that boots here boots on the AMI. The cache key is a hash of everything that
 goes into the image; when that recipe changes, the image is rebuilt.
+
+A second kind of image per release, "checkers", is the base image plus the Debian
+packages whose tools read the generated configs (nginx -t, apache2 -t, uwsgi --strict,
+supervisord's parser, shellcheck, ...): the tests run those tools there, so a Debian 13
+stack is checked by Debian 13's tools and this machine needs none of them installed.
+
+Several processes may ask for an image at once (pytest-xdist workers, rehearsals side by
+side): each kind and release has a lock file, held while an image is checked and built.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CACHE_DIR = Path("/var/cache/flasklab/images")
@@ -62,6 +72,25 @@ IMAGE_FILES = {
 }
 
 
+# The checkers image: the packages whose tools read the generated files on the server
+# (nginx as the servers install it, Apache with mod_wsgi, uWSGI, supervisor), shellcheck
+# for the deploy scripts and python-dotenv for the env files. cloud-init, systemd-analyze,
+# sh and python3 come with the base image.
+CHECKER_PACKAGES = (
+    "nginx",
+    "apache2",
+    "libapache2-mod-wsgi-py3",
+    "uwsgi-core",
+    "uwsgi-plugin-python3",
+    "supervisor",
+    "shellcheck",
+    "python3-dotenv",
+    "openssl",
+)
+# While packages install in a chroot, no service may start (nor touch this machine's).
+POLICY_RC_D = "#!/bin/sh\nexit 101\n"
+
+
 def sources_list(codename: str) -> str:
     return (
         f"deb {MIRROR} {codename} main\n"
@@ -87,12 +116,30 @@ def image_recipe(codename: str) -> dict:
     }
 
 
+def checkers_recipe(codename: str) -> dict:
+    """Everything the checkers image is made of, the base image's recipe included."""
+    return {
+        "format": 1,
+        "base": image_recipe(codename),
+        "packages": CHECKER_PACKAGES,
+        "policy_rc_d": POLICY_RC_D,
+    }
+
+
+def _digest(recipe: dict) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def image_path(codename: str) -> Path:
-    digest = hashlib.sha256(json.dumps(image_recipe(codename), sort_keys=True).encode()).hexdigest()
-    return CACHE_DIR / f"debian-{codename}-{digest[:12]}"
+    return CACHE_DIR / f"debian-{codename}-{_digest(image_recipe(codename))}"
 
 
-def _run(command: list[str], log: Path) -> None:
+def checkers_image_path(codename: str) -> Path:
+    # Named apart from the base images: neither kind's stale-image glob matches the other.
+    return CACHE_DIR / f"checkers-{codename}-{_digest(checkers_recipe(codename))}"
+
+
+def _run(command: list[str], log: Path, rerun: str = "run the rehearsal again") -> None:
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(command)}\n")
         out.flush()
@@ -100,9 +147,9 @@ def _run(command: list[str], log: Path) -> None:
     if result.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-15:])
         raise RuntimeError(
-            f"building the rehearsal image failed at `{' '.join(command)}` (exit {result.returncode}).\n"
+            f"building the image {log.stem} failed at `{' '.join(command)}` (exit {result.returncode}).\n"
             f"Last lines of {log}:\n{tail}\n"
-            f"Check that this machine reaches {MIRROR}, then run the rehearsal again."
+            f"Check that this machine reaches {MIRROR}, then {rerun}."
         )
 
 
@@ -110,19 +157,50 @@ def _ready_marker(path: Path) -> Path:
     return path.with_name(path.name + ".ready")
 
 
-def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
-    """The cached image of a Debian release, built first if missing or out of date."""
-    path = image_path(codename)
-    if _ready_marker(path).exists() and path.is_dir():
-        return path
+def _is_ready(path: Path) -> bool:
+    return _ready_marker(path).exists() and path.is_dir()
+
+
+@contextmanager
+def _image_lock(kind: str, codename: str, progress: Callable[[str], None]) -> Iterator[None]:
+    """Held while one process checks and builds an image of this kind and release; the
+    others wait, then find it ready. The lock files stay (removing one would let two
+    processes hold "the" lock at once)."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in CACHE_DIR.glob(f"debian-{codename}-*"):
+    with (CACHE_DIR / f"{kind}-{codename}.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            image = "checkers image" if kind == "checkers" else "image"
+            progress(f"waiting for another process building the Debian {codename} {image}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def _remove_stale(kind: str, codename: str, path: Path, progress: Callable[[str], None]) -> None:
+    """Other images of this kind and release: built from an older recipe."""
+    for stale in CACHE_DIR.glob(f"{kind}-{codename}-*"):
         if stale not in (path, _ready_marker(path)):
             if stale.is_dir():
                 progress(f"removing the out-of-date image {stale.name}")
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 stale.unlink()
+
+
+def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
+    """The cached image of a Debian release, built first if missing or out of date."""
+    path = image_path(codename)
+    if _is_ready(path):
+        return path
+    with _image_lock("debian", codename, progress):
+        if not _is_ready(path):  # another process may have built it while this one waited
+            _build_image(codename, path, progress)
+    return path
+
+
+def _build_image(codename: str, path: Path, progress: Callable[[str], None]) -> None:
+    _remove_stale("debian", codename, path, progress)
     building = path.with_name(path.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     log = path.with_name(path.name + ".log")
@@ -146,7 +224,7 @@ def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
     (building / "etc/apt/sources.list").write_text(sources_list(codename))
     # No service may start inside the chroot while packages install.
     policy = building / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.write_text(POLICY_RC_D)
     policy.chmod(0o755)
     _run(["chroot", str(building), "apt-get", "update", "-q"], log)
     _run(
@@ -177,4 +255,59 @@ def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
     building.rename(path)
     _ready_marker(path).write_text(json.dumps(image_recipe(codename), indent=1))
     progress(f"image ready in {time.monotonic() - started:.0f} s: {path}")
+
+
+def ensure_checkers_image(codename: str, progress: Callable[[str], None]) -> Path:
+    """The cached checkers image of a Debian release (the base image plus the checkers'
+    packages), built first if missing or out of date. Never booted and never written to:
+    checks run in throwaway overlays of it (see tests/config_tools.py)."""
+    path = checkers_image_path(codename)
+    if _is_ready(path):
+        return path
+    with _image_lock("checkers", codename, progress):
+        if not _is_ready(path):
+            base = ensure_image(codename, progress)
+            _build_checkers_image(codename, base, path, progress)
     return path
+
+
+def _build_checkers_image(codename: str, base: Path, path: Path, progress: Callable[[str], None]) -> None:
+    _remove_stale("checkers", codename, path, progress)
+    building = path.with_name(path.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    log = path.with_name(path.name + ".log")
+    log.write_text("")
+    started = time.monotonic()
+    progress(f"building the Debian {codename} checkers image once (a minute or so); log: {log}")
+    rerun = "run the tests again"
+    _run(["cp", "-a", "--reflink=auto", str(base), str(building)], log, rerun)
+    # apt in the chroot resolves names as this machine does now.
+    resolv_conf = building / "etc/resolv.conf"
+    if Path("/etc/resolv.conf").exists():
+        resolv_conf.unlink(missing_ok=True)
+        shutil.copy("/etc/resolv.conf", resolv_conf)
+    policy = building / "usr/sbin/policy-rc.d"
+    policy.write_text(POLICY_RC_D)
+    policy.chmod(0o755)
+    _run(["chroot", str(building), "apt-get", "update", "-q"], log, rerun)
+    _run(
+        [
+            "chroot",
+            str(building),
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            *CHECKER_PACKAGES,
+        ],
+        log,
+        rerun,
+    )
+    _run(["chroot", str(building), "apt-get", "clean"], log, rerun)
+    policy.unlink()
+    shutil.rmtree(path, ignore_errors=True)
+    building.rename(path)
+    _ready_marker(path).write_text(json.dumps(checkers_recipe(codename), indent=1))
+    progress(f"checkers image ready in {time.monotonic() - started:.0f} s: {path}")

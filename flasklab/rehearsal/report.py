@@ -42,7 +42,9 @@ class Heading:
     stack: str
     codename: str
     url: str
+    address: str  # the container's, on its own network
     hosts_line: str
+    try_it: str  # a command that reaches the site from this machine
     blame: str  # cloud-init's slowest modules, indented lines
 
 
@@ -61,7 +63,9 @@ def render(heading: Heading, outcome: Outcome, evidence: Evidence | None = None)
         f"cloud-init done after:  {_seconds(outcome.cloud_init_seconds)}",
         f"first good response:    {_seconds(outcome.first_response_seconds)}",
         f"URL:                    {heading.url}",
+        f"container's address:    {heading.address}",
         f"hosts line (here):      {heading.hosts_line}",
+        f"try it:                 {heading.try_it}",
         "slowest cloud-init modules:",
         heading.blame,
     ]
@@ -88,9 +92,9 @@ def _evidence_sections(evidence: Evidence) -> list[str]:
     return lines
 
 
-def keep_instructions(machine: str, leader_pid: int | None, nspawn_pid: int | None, root: str) -> str:
+def keep_instructions(machine: str, leader_pid: int | None) -> str:
     return (
         f"\nThe container {machine} is still running (--keep).\n"
         f"  shell in it:  nsenter --target {leader_pid} --all /bin/bash -l\n"
-        f"  stop it:      kill {nspawn_pid} && rm -rf {root}\n"
+        f"  stop it:      python -m flasklab clean   (stops every kept rehearsal)\n"
     )

@@ -1,7 +1,7 @@
 """One rehearsal: boot a target's user-data in a container, wait for cloud-init, and
 check with flasklab.probes that the app is served the way a student reaches it once the
-hosts line is pasted, by server name. The container shares this machine's network, so
-its web server answers on this machine's ports.
+hosts line is pasted, by server name. The container has a network of its own: its
+servers answer at the container's address, never on this machine's.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
-import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flasklab import probes
+from flasklab import plan, probes
 from flasklab.rehearsal import report, server_logs
 from flasklab.rehearsal.container import Container
 from flasklab.rehearsal.report import Outcome
@@ -25,43 +25,26 @@ BOOT_TIMEOUT = 900  # seconds; a slow mirror can make first-boot installs long
 ANSWER_GRACE = 30
 HTTP_PORT = 80
 HTTPS_PORT = 443
-LOCALHOST = "127.0.0.1"
+# What a rehearsal runs on this machine, and the Debian package of each.
+PROGRAMS = {
+    "debootstrap": "debootstrap",
+    "systemd-nspawn": "systemd-container",
+    "slirp4netns": "slirp4netns",
+    "ip": "iproute2",
+}
 
 
 class RehearsalRefused(Exception):
     """The rehearsal cannot run on this machine as it is; the message says why and what to do."""
 
 
-def host_ports(target: Target) -> tuple[int, ...]:
-    """Ports of this machine the container's servers listen on (it shares the network)."""
-    return (
-        HTTP_PORT,
-        *((HTTPS_PORT,) if target.certificate else ()),
-        *((target.database_port,) if target.database_port else ()),
-    )
-
-
-def check_prerequisites(ports: tuple[int, ...] = (HTTP_PORT,)) -> None:
+def check_prerequisites() -> None:
     problems = []
     if os.geteuid() != 0:
         problems.append("run it as root: it builds a root filesystem and boots a container.")
-    for program, package in (("debootstrap", "debootstrap"), ("systemd-nspawn", "systemd-container")):
+    for program, package in PROGRAMS.items():
         if shutil.which(program) is None:
             problems.append(f"{program} is missing: `apt-get install {package}` (or scripts/setup.sh).")
-    for port in ports:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("0.0.0.0", port))
-            except PermissionError:
-                pass  # not root: already reported
-            except OSError:
-                problems.append(
-                    f"port {port} is taken on this machine, and the container's servers need it "
-                    f"(it shares this machine's network). See what holds it with "
-                    f"`ss -ltnp 'sport = :{port}'` and stop it (another rehearsal left with --keep, "
-                    f"or a local web or database server)."
-                )
     if problems:
         raise RehearsalRefused("flasklab cannot rehearse here:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -89,10 +72,17 @@ class Rehearsal:
     """A target booted in a container: prepare(), boot(), wait() for cloud-init and the
     app, then stop() and remove(); reboot() boots the same root again."""
 
-    def __init__(self, target: Target, progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        progress: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.target = target
         self._progress = progress or (lambda message: print(message, flush=True))
         self._started = time.monotonic()
+        # Set by whoever runs this rehearsal to stop waiting (Ctrl-C with several at once).
+        self.cancel = cancel or threading.Event()
         self.container = Container(
             target.name, target.codename, target.user_data, target.read_only_binds, self.progress
         )
@@ -106,10 +96,10 @@ class Rehearsal:
 
     @property
     def site(self) -> probes.Site:
-        """The container's site, as the probes reach it: on this machine's address."""
+        """The container's site, as the probes reach it: at the container's address."""
         certificate = self.target.certificate
         return probes.Site(
-            address=LOCALHOST,
+            address=self.container.address,
             names=self.target.server_names,
             https=bool(certificate),
             ca_file=self.root / certificate.lstrip("/") if certificate else None,
@@ -118,7 +108,7 @@ class Rehearsal:
         )
 
     def prepare(self) -> None:
-        check_prerequisites(host_ports(self.target))
+        check_prerequisites()
         self.container.prepare()
 
     def boot(self) -> None:
@@ -164,6 +154,9 @@ class Rehearsal:
                     f"the container stopped by itself (exit {status}); see {self.container.console_log}"
                 )
                 return
+            if self.cancel.is_set():
+                outcome.failure = "interrupted"
+                return
             if (step := server_logs.current_step(self.root)) and step != last_step:
                 self.progress(f"server: {step}")
                 last_step = step
@@ -198,13 +191,27 @@ class Rehearsal:
     def remove(self) -> None:
         self.container.remove()
 
-    def report(self, outcome: Outcome, hosts_line: str = "") -> str:
+    @property
+    def hosts_line(self) -> str:
+        """The hosts line that leads this machine's browser to the container."""
+        return plan.hosts_line_of(self.container.address, self.target.server_names)
+
+    def try_it(self) -> str:
+        """A command that reaches the site from this machine, as a browser would."""
+        site, name = self.site, self.target.server_names[0]
+        port = site.https_port if site.https else site.http_port
+        trust = f"--cacert {site.ca_file} " if site.ca_file else ""
+        return f"curl {trust}--resolve {name}:{port}:{site.address} {site.url(name)}"
+
+    def report(self, outcome: Outcome) -> str:
         """The teacher's report of this rehearsal, with the server's evidence on failure."""
         heading = report.Heading(
             stack=self.target.name,
             codename=self.target.codename,
             url=self.target.url,
-            hosts_line=hosts_line,
+            address=self.container.address,
+            hosts_line=self.hosts_line,
+            try_it=self.try_it(),
             blame=server_logs.cloud_init_blame(self.root),
         )
         evidence = None
