@@ -153,6 +153,24 @@ def _run(command: list[str], log: Path, rerun: str = "run the rehearsal again") 
         )
 
 
+def _install_packages(
+    root: Path, packages: tuple[str, ...], log: Path, rerun: str = "run the rehearsal again"
+) -> None:
+    """apt-get install in the chroot, with no service started (inside it, or on this machine)."""
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text(POLICY_RC_D)
+    policy.chmod(0o755)
+    chroot = ["chroot", str(root)]
+    _run([*chroot, "apt-get", "update", "-q"], log, rerun)
+    _run(
+        [*chroot, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", *packages],
+        log,
+        rerun,
+    )
+    _run([*chroot, "apt-get", "clean"], log, rerun)
+    policy.unlink()
+
+
 def _ready_marker(path: Path) -> Path:
     return path.with_name(path.name + ".ready")
 
@@ -222,29 +240,9 @@ def _build_image(codename: str, path: Path, progress: Callable[[str], None]) -> 
         shutil.copy(ca, building / "usr/local/share/ca-certificates" / ca.name)
     _run(["chroot", str(building), "update-ca-certificates"], log)
     (building / "etc/apt/sources.list").write_text(sources_list(codename))
-    # No service may start inside the chroot while packages install.
-    policy = building / "usr/sbin/policy-rc.d"
-    policy.write_text(POLICY_RC_D)
-    policy.chmod(0o755)
-    _run(["chroot", str(building), "apt-get", "update", "-q"], log)
-    _run(
-        [
-            "chroot",
-            str(building),
-            "env",
-            "DEBIAN_FRONTEND=noninteractive",
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            *APT_PACKAGES,
-        ],
-        log,
-    )
+    _install_packages(building, APT_PACKAGES, log)
     (building / "etc/locale.gen").write_text(GENERATED_LOCALES)
     _run(["chroot", str(building), "locale-gen"], log)
-    _run(["chroot", str(building), "apt-get", "clean"], log)
-    policy.unlink()
     for relative, content in IMAGE_FILES.items():
         target = building / relative
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -286,27 +284,7 @@ def _build_checkers_image(codename: str, base: Path, path: Path, progress: Calla
     if Path("/etc/resolv.conf").exists():
         resolv_conf.unlink(missing_ok=True)
         shutil.copy("/etc/resolv.conf", resolv_conf)
-    policy = building / "usr/sbin/policy-rc.d"
-    policy.write_text(POLICY_RC_D)
-    policy.chmod(0o755)
-    _run(["chroot", str(building), "apt-get", "update", "-q"], log, rerun)
-    _run(
-        [
-            "chroot",
-            str(building),
-            "env",
-            "DEBIAN_FRONTEND=noninteractive",
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            *CHECKER_PACKAGES,
-        ],
-        log,
-        rerun,
-    )
-    _run(["chroot", str(building), "apt-get", "clean"], log, rerun)
-    policy.unlink()
+    _install_packages(building, CHECKER_PACKAGES, log, rerun)
     shutil.rmtree(path, ignore_errors=True)
     building.rename(path)
     _ready_marker(path).write_text(json.dumps(checkers_recipe(codename), indent=1))
