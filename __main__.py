@@ -2,6 +2,8 @@
 
 import pulumi
 
+from components.instance_type import instance_type_facts
+from components.readiness import ServerReadiness, ServerReadinessArgs
 from components.secret_values import AppSecretValues, AppSecretValuesArgs
 from components.student_server import StudentServer, StudentServerArgs
 from flasklab import compose, plan
@@ -15,6 +17,9 @@ try:
 except ConfigError as error:
     # Reported without a traceback, before any resource is declared.
     raise pulumi.RunError(str(error)) from None
+instance_type = instance_type_facts(settings.instance_type)
+if problems := plan.instance_type_problems(instance_type):
+    raise pulumi.RunError(str(ConfigError(problems, settings.stack)))
 
 secret_values = AppSecretValues(
     f"{plan.resource_name(settings)}-secrets",
@@ -29,10 +34,6 @@ encoded = pulumi.Output.secret(
 )
 user_data = encoded.apply(lambda pair: pair[0])
 user_data_base64 = encoded.apply(lambda pair: pair[1])
-if not (settings.key_name or settings.ssh_public_key):
-    pulumi.log.warn(
-        "No SSH key: set keyName (an existing EC2 key pair) or sshPublicKey to log in to the server."
-    )
 
 server = StudentServer(
     plan.resource_name(settings),
@@ -44,12 +45,33 @@ server = StudentServer(
         ingress=plan.ingress_rules(settings),
         tags=plan.tags(settings),
         ami_id=settings.ami_id,
-        ami_name_pattern=plan.debian_ami_name_pattern(settings),
-        ami_architecture=plan.architecture(settings.instance_type),
+        ami_name_pattern=plan.debian_ami_name_pattern(settings, instance_type.architecture),
+        ami_architecture=instance_type.architecture,
+        image_label=plan.image_label(settings, instance_type.architecture),
         key_name=settings.key_name,
         ssh_public_key=settings.ssh_public_key,
     ),
 )
+
+# The key `pulumi up` logs in with to wait for first boot: the stack's own, or the one the
+# teacher gave as secret config for their key pair.
+login_key = server.private_key or (
+    pulumi.Output.secret(settings.ssh_private_key) if settings.ssh_private_key else None
+)
+if settings.wait_for_ready:
+    if login_key is None:
+        pulumi.log.warn(
+            "pulumi up cannot log in to the server to wait for first boot and report its failures: "
+            "set the key pair's private key with `pulumi config set --secret sshPrivateKey < key.pem`. "
+            "Until then it only waits for the app to answer over HTTP."
+        )
+    ready = ServerReadiness(
+        f"{plan.resource_name(settings)}-ready",
+        ServerReadinessArgs(settings, server.public_ip, server.instance_id, login_key),
+    )
+    pulumi.export("firstBootSeconds", ready.first_boot_seconds)
+if server.private_key is not None:
+    pulumi.export("sshPrivateKey", pulumi.Output.secret(server.private_key))
 
 pulumi.export("publicIp", server.public_ip)
 pulumi.export("publicDns", server.public_dns)

@@ -1,4 +1,5 @@
-"""StudentServer: one student's EC2 instance with its security group and SSH key."""
+"""StudentServer: one student's EC2 instance with its security group and SSH key (the
+teacher's key pair, one made from the teacher's public key, or the stack's own)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_tls as tls
 
 from flasklab.plan import DEBIAN_AMI_OWNER, IngressRule
 
@@ -23,7 +25,11 @@ class StudentServerArgs:
     ami_id: str = ""
     ami_name_pattern: str = ""
     ami_architecture: str = "x86_64"
-    # SSH: an existing key pair's name, or a public key to create one from.
+    # The image the server is built for (flasklab.plan.image_label), tagged on the instance:
+    # a change of it replaces the server; a newer build of the same image does not.
+    image_label: str = ""
+    # SSH: an existing key pair's name, or a public key to create one from; neither: the
+    # stack makes its own key.
     key_name: str = ""
     ssh_public_key: str = ""
     description: str = field(default="flasklab student server")
@@ -85,10 +91,16 @@ class StudentServer(pulumi.ComponentResource):
         )
 
         key_name: pulumi.Input[str] | None = args.key_name or None
-        if args.ssh_public_key:
-            key_pair = aws.ec2.KeyPair(
-                f"{name}-key", public_key=args.ssh_public_key, tags=args.tags, opts=child
-            )
+        # The stack's own key when the teacher names none: its private half is a secret
+        # output (the sshPrivateKey output), and lets `pulumi up` log in to wait for first boot.
+        self.private_key: pulumi.Output[str] | None = None
+        public_key: pulumi.Input[str] = args.ssh_public_key
+        if not (args.key_name or args.ssh_public_key):
+            generated = tls.PrivateKey(f"{name}-ssh-key", algorithm="ED25519", opts=child)
+            public_key = generated.public_key_openssh
+            self.private_key = generated.private_key_openssh
+        if not args.key_name:
+            key_pair = aws.ec2.KeyPair(f"{name}-key", public_key=public_key, tags=args.tags, opts=child)
             key_name = key_pair.key_name
 
         instance = aws.ec2.Instance(
@@ -115,10 +127,13 @@ class StudentServer(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=args.tags,
             ),
-            tags=args.tags,
-            # A newer Debian image must not replace a running student's server: the AMI
-            # is read once, when the instance is created.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["ami"]),
+            tags={**args.tags, "image": args.image_label},
+            # A newer build of the Debian image must not replace a running student's server:
+            # the AMI is read once, when the instance is created. Another image (release,
+            # architecture, amiId) does, and the preview says so: the tag `image` changes.
+            opts=pulumi.ResourceOptions(
+                parent=self, ignore_changes=["ami"], replace_on_changes=["tags.image"]
+            ),
         )
 
         self.public_ip = instance.public_ip

@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flasklab import contract
-from flasklab.recipes import APP_ENV_FILE, BASE_PACKAGES, DEPLOY_SCRIPT, FIRST_STEPS, MIGRATE_STEP, ServerFile
+from flasklab.recipes import (
+    APP_ENV_FILE,
+    BASE_PACKAGES,
+    DEPLOY_SCRIPT,
+    FIRST_STEPS,
+    MIGRATE_STEP,
+    STATUS_COMMAND,
+    ServerFile,
+)
 from flasklab.settings import Settings
 
 
@@ -56,6 +64,7 @@ def server_files(settings: Settings) -> list[ServerFile]:
         *tls.files,
         *((database.setup_file,) if database else ()),
         APP_ENV_FILE,
+        STATUS_COMMAND,
         DEPLOY_SCRIPT,
     ]
     return [

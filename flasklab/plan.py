@@ -6,7 +6,6 @@ without Pulumi."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
 from flasklab.compose import site_url
@@ -22,8 +21,8 @@ PORT_PURPOSES = {
     443: "HTTPS (web server)",
     5000: "Flask development server (tutorial 001)",
 }
-# Graviton families (t4g, m7g, c6gn, ...) need arm64 images.
-_ARM_FAMILY = re.compile(r"^[a-z]+\d+[a-z]*g[a-z]*\.")
+# A type like tutorial 001's t2.medium (2 vCPU, 4 GiB) that newer regions offer.
+OFFERED_ALTERNATIVE = "t3.medium"
 
 
 @dataclass(frozen=True)
@@ -50,13 +49,41 @@ def ingress_rules(settings: Settings) -> list[IngressRule]:
     return rules
 
 
-def architecture(instance_type: str) -> str:
-    return "arm64" if _ARM_FAMILY.match(instance_type) else "x86_64"
+@dataclass(frozen=True)
+class InstanceTypeFacts:
+    """What AWS says of an instance type in the stack's region."""
+
+    instance_type: str
+    region: str
+    offered: bool
+    architectures: tuple[str, ...]  # as AWS names them: x86_64, arm64 (i386)
+
+    @property
+    def architecture(self) -> str:
+        """The architecture of the Debian image to run (AWS's name)."""
+        return "arm64" if "arm64" in self.architectures and "x86_64" not in self.architectures else "x86_64"
 
 
-def debian_ami_name_pattern(settings: Settings) -> str:
-    arch = "arm64" if architecture(settings.instance_type) == "arm64" else "amd64"
+def instance_type_problems(facts: InstanceTypeFacts) -> list[str]:
+    if facts.offered:
+        return []
+    where = facts.region or "this stack's region (aws:region)"
+    return [
+        f"instanceType: {facts.instance_type} is not offered in {where}. Choose a type that is, e.g. "
+        f"`pulumi config set instanceType {OFFERED_ALTERNATIVE}` (2 vCPU and 4 GiB, like t2.medium), "
+        f"or another region: `pulumi config set aws:region eu-west-1`."
+    ]
+
+
+def debian_ami_name_pattern(settings: Settings, architecture: str) -> str:
+    arch = "arm64" if architecture == "arm64" else "amd64"
     return f"debian-{settings.debian_release}-{arch}-*"
+
+
+def image_label(settings: Settings, architecture: str) -> str:
+    """The image the server is built for, as a tag: a change of it replaces the server
+    (a newer build of the same Debian image does not)."""
+    return settings.ami_id or f"debian-{settings.debian_release}-{architecture}"
 
 
 def resource_name(settings: Settings) -> str:
@@ -93,8 +120,15 @@ def https_command(settings: Settings, public_ip: str) -> str:
 
 
 def ssh_command(settings: Settings, public_ip: str) -> str:
+    """How to log in. With the stack's own key, save it first (README):
+    pulumi stack output --show-secrets sshPrivateKey > KEY_FILE && chmod 600 KEY_FILE"""
     if settings.key_name:
         return f"ssh -i ~/.ssh/{settings.key_name}.pem {LOGIN_USER}@{public_ip}"
     if settings.ssh_public_key:
         return f"ssh {LOGIN_USER}@{public_ip}"
-    return f"(no SSH key configured: set keyName or sshPublicKey) ssh {LOGIN_USER}@{public_ip}"
+    return f"ssh -i {own_key_file(settings)} {LOGIN_USER}@{public_ip}"
+
+
+def own_key_file(settings: Settings) -> str:
+    """Where the README says to save the stack's own private key (the sshPrivateKey output)."""
+    return f"{resource_name(settings)}.pem"

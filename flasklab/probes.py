@@ -17,11 +17,15 @@ import ssl
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flasklab import contract
 
 # A name no site answers to: the web server must not hand it to the app.
 OTHER_HOST = "not-this-server.invalid"
+# A page that redirects within the site (/ to /login) still proves the app serves.
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,11 @@ class Site:
     address: str
     names: tuple[str, ...]
     https: bool = False
-    # The certificate to trust for HTTPS (a self-signed server's own); None: the system's CAs.
+    # The certificate to trust for HTTPS (a self-signed server's own), as a file or as PEM
+    # text; neither: the system's CAs. verify=False: encrypted, but nothing checked.
     ca_file: Path | None = None
+    ca_pem: str = ""
+    verify: bool = True
     http_port: int = 80
     https_port: int = 443
 
@@ -48,7 +55,9 @@ class Site:
 class Expectation:
     """What the site must show beyond answering 200 for each of its names."""
 
-    # Text the app's page holds; None: any page whose answer depends on the name.
+    # The path that proves the app serves (readyPath), and text its page holds (readyText,
+    # or the sample app's heading); None: any page whose answer depends on the name.
+    path: str = "/"
     page_marker: str | None = None
     # A static file the web server itself serves, with flasklab's expiry ('' for none).
     static_path: str = ""
@@ -106,7 +115,12 @@ def request(
     secure = site.https if https is None else https
     context = None
     if secure:
-        context = ssl.create_default_context(cafile=str(site.ca_file) if site.ca_file else None)
+        context = ssl.create_default_context(
+            cafile=str(site.ca_file) if site.ca_file else None, cadata=site.ca_pem or None
+        )
+        if not site.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
     port = site.https_port if secure else site.http_port
     connection = _PinnedConnection(name, site.address, port, timeout, context)
     headers = {"Host": name}
@@ -123,20 +137,46 @@ def request(
         connection.close()
 
 
+def within_site(site: Site, name: str, location: str) -> str | None:
+    """The path a redirect leads to when it stays on the site for `name` (a relative
+    Location, or the same name over http or https); None when it leads elsewhere."""
+    parts = urlsplit(location)
+    if parts.netloc and (parts.hostname != name or parts.scheme not in ("http", "https")):
+        return None
+    path = parts.path if parts.path.startswith("/") else "/" + parts.path
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+def ready_page(site: Site, expect: Expectation, name: str, timeout: float = 5) -> tuple[Answer, str]:
+    """The page that proves the app serves for `name`: expect.path, after at most
+    MAX_REDIRECTS redirects within the site. Returns the last answer and its path."""
+    path = expect.path
+    answer = request(site, name, path, timeout=timeout)
+    for _ in range(MAX_REDIRECTS):
+        if answer.status not in REDIRECTS:
+            break
+        target = within_site(site, name, answer.headers.get("location", ""))
+        if target is None:
+            break
+        path = target
+        answer = request(site, name, path, timeout=timeout)
+    return answer, path
+
+
 def serves(site: Site, expect: Expectation, name: str, timeout: float = 2) -> bool:
     """A quick yes or no, for waiting: the app answers for `name`. Without a known page
     text the answer must also depend on the name: a web server's default page answers any
     name and does not count."""
     try:
-        answer = request(site, name, timeout=timeout)
+        answer, _ = ready_page(site, expect, name, timeout)
     except OSError:
         return False
-    if answer.status != 200:
+    if not 200 <= answer.status < 300:
         return False
     if expect.page_marker:
         return expect.page_marker in answer.body
     try:
-        other = request(site, OTHER_HOST, https=False, timeout=timeout)
+        other = request(site, OTHER_HOST, expect.path, https=False, timeout=timeout)
     except OSError:
         return True
     return (other.status, other.body) != (answer.status, answer.body)
@@ -145,14 +185,24 @@ def serves(site: Site, expect: Expectation, name: str, timeout: float = 2) -> bo
 def app_pages(site: Site, expect: Expectation, found: SiteCheck) -> None:
     """Each server name serves the app's page, with the expected headers."""
     for name in site.names:
-        url = site.url(name)
+        url = site.url(name, expect.path)
         try:
-            answer = request(site, name)
+            answer, path = ready_page(site, expect, name)
         except OSError as error:
             found.problems.append(f"{url} did not answer: {error}")
             continue
-        if answer.status != 200:
-            found.problems.append(f"{url} answered {answer.status}, not 200:\n{answer.body[:500]}")
+        if path != expect.path:
+            url = f"{url} (redirected to {path})"
+        if answer.status in REDIRECTS:
+            location = answer.headers.get("location", "")
+            if within_site(site, name, location) is None:
+                found.problems.append(
+                    f"{url} redirects away from the site, to {location}: the app is elsewhere"
+                )
+            else:
+                found.problems.append(f"{url} redirects more than {MAX_REDIRECTS} times (last to {location})")
+        elif not 200 <= answer.status < 300:
+            found.problems.append(f"{url} answered {answer.status}, not 2xx:\n{answer.body[:500]}")
         elif expect.page_marker and expect.page_marker not in answer.body:
             found.problems.append(f"{url} answered 200 without the app's page:\n{answer.body[:500]}")
         else:

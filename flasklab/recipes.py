@@ -116,6 +116,9 @@ class DatabaseEngine:
 
 # Files and steps every recipe shares.
 DEPLOY_SCRIPT = ServerFile("flasklab-deploy", "/usr/local/sbin/flasklab-deploy", "0755", "sh")
+# flasklab-status runs flasklab/server_status.py, shipped as it is to STATUS_MODULE.
+STATUS_COMMAND = ServerFile("flasklab-status", "/usr/local/bin/flasklab-status", "0755", "sh")
+STATUS_MODULE = "/usr/local/lib/flasklab/status.py"
 APP_ENV_FILE = ServerFile("app.env", "/etc/flasklab/{app}/env", "0640", "env", owner="root:{app}")
 BASE_PACKAGES = ("python3-venv", "curl")
 # Steps before the recipe's own: the app, its environment and settings.

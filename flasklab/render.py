@@ -16,9 +16,9 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from flasklab import compose, contract
+from flasklab import compose, contract, server_status
 from flasklab.app_secrets import AppSecrets, database_url
-from flasklab.recipes import DEPLOY_SCRIPT, ServerFile
+from flasklab.recipes import DEPLOY_SCRIPT, STATUS_MODULE, ServerFile
 from flasklab.settings import PROJECT_DIR, Settings
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
@@ -99,6 +99,9 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "url": compose.site_url(settings),
         "boot_url": compose.boot_url(settings),
         "written_by": written_by(settings),
+        "units": compose.units(settings),
+        "logs": compose.logs(settings),
+        "status_module": STATUS_MODULE,
     }
 
 
@@ -128,13 +131,24 @@ def sample_app_files(settings: Settings) -> list[RenderedFile]:
     ]
 
 
+def status_module_file(settings: Settings) -> RenderedFile:
+    """flasklab/server_status.py as it is, which flasklab-status runs on the server."""
+    source = Path(server_status.__file__).read_text()
+    return RenderedFile(
+        path=STATUS_MODULE, content=f"# {written_by(settings)}\n{source}", mode="0644", checker="python"
+    )
+
+
+def shipped_files(settings: Settings) -> list[RenderedFile]:
+    """The files flasklab ships as they are (not rendered from templates)."""
+    return [status_module_file(settings), *([] if settings.app.repo else sample_app_files(settings))]
+
+
 def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFile]:
     """Every file cloud-init writes on the server, in the order it writes them."""
     context = template_context(settings, app_secrets)
     files = [_render(server_file, context) for server_file in compose.server_files(settings)]
-    if not settings.app.repo:
-        files += sample_app_files(settings)
-    return files
+    return files + shipped_files(settings)
 
 
 def users(settings: Settings) -> list:

@@ -32,9 +32,18 @@ DEBIAN_RELEASES = {"12": "bookworm", "13": "trixie"}
 
 # The ranges of the whole-number settings, written once: the checks and their messages
 # use them, and a test holds Pulumi.yaml's descriptions ("8 to 100") to them.
-RANGES: dict[str, tuple[int, int]] = {"rootVolumeGiB": (8, 100), "workers": (1, 32), "threads": (1, 64)}
+RANGES: dict[str, tuple[int, int]] = {
+    "rootVolumeGiB": (8, 100),
+    "workers": (1, 32),
+    "threads": (1, 64),
+    "readyTimeoutMinutes": (2, 60),
+}
 # What a range's message adds after it.
-_RANGE_HINTS = {"rootVolumeGiB": " (GiB)", "workers": " (2 per vCPU is usual)"}
+_RANGE_HINTS = {
+    "rootVolumeGiB": " (GiB)",
+    "workers": " (2 per vCPU is usual)",
+    "readyTimeoutMinutes": " (minutes)",
+}
 PORT_RANGE = (1, 65535)
 # appName names a Unix user, a systemd unit and a database user.
 APP_NAME_MAX_LENGTH = 31
@@ -55,6 +64,13 @@ _SSH_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----\n.+\n-----END \1 PRIVATE KEY-----", re.DOTALL
+)
+_READY_PATH = re.compile(r"/[\w./~-]*(\?[\w=&.~%-]*)?")
+READY_TEXT_MAX_LENGTH = 200
+# Line breaks, as Python and YAML see them (not only \n).
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\0")
 # Characters an env-file value cannot hold and still read the same to sh, systemd and
 # python-dotenv (the file is KEY='value').
 _ENV_VALUE_FORBIDDEN = ("'", "\\", "\n", "\r", "\0")
@@ -108,6 +124,10 @@ class AppSettings:
     env: tuple[tuple[str, str], ...] = ()
     # A command run once before the app starts (appMigrate); empty: none.
     migrate: str = ""
+    # What proves the app serves: the path every check requests by each server name, and
+    # text its page must hold ('' for any answer; redirects within the site are followed).
+    ready_path: str = "/"
+    ready_text: str = ""
 
     @property
     def entry(self) -> str:
@@ -171,6 +191,11 @@ class Settings:
     # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.app_secrets).
     # Never shown: they are secrets.
     chosen_secrets: AppSecrets = field(default=AppSecrets(), repr=False)
+    # `pulumi up` waits until the server serves (waitForReady), at most this long, logging in
+    # with this key when the stack's key pair is not its own ('' for none: HTTP only).
+    wait_for_ready: bool = True
+    ready_timeout_minutes: int = 20
+    ssh_private_key: str = field(default="", repr=False)
 
     @property
     def https(self) -> bool:
@@ -210,6 +235,8 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
         *_network_problems(values),
         *_app_code_problems(values),
         *_app_runtime_problems(values),
+        *_readiness_problems(values),
+        *_readiness_login_problems(values, secret_keys),
         *_app_settings_problems(values),
         *_database_and_secret_problems(values, secret_keys),
         *_tls_problems(values),
@@ -265,6 +292,13 @@ def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) 
                 f"`pulumi config set {key} {spec['default']}`."
             )
             return None
+    if kind == "boolean":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            problems.append(f"{key} must be true or false, not {value!r}: `pulumi config set {key} false`.")
+            return None
+        return value
     if kind == "array":
         return _coerce_array(key, value, spec, problems)
     if kind == "object":
@@ -379,6 +413,30 @@ def _network_problems(values: _Values) -> Iterator[str]:
         )
 
 
+def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:
+    """sshPrivateKey: how `pulumi up` logs in to wait for a server whose key it did not make.
+    Never echoed: it is a secret."""
+    private_key = _text(values, "sshPrivateKey")
+    if not private_key:
+        return
+    if "sshPrivateKey" not in secret_keys:
+        yield (
+            "sshPrivateKey is stored in plain text in the stack's file. Set it as a secret: "
+            "`pulumi config set --secret sshPrivateKey < labsuser.pem`, or remove it with "
+            "`pulumi config rm sshPrivateKey`."
+        )
+    if not _PRIVATE_KEY.match(private_key):
+        yield (
+            "sshPrivateKey is not a private key file's text (it starts with -----BEGIN ... PRIVATE "
+            "KEY-----); set it from the file: `pulumi config set --secret sshPrivateKey < labsuser.pem`."
+        )
+    if not (_text(values, "keyName") or _text(values, "sshPublicKey")):
+        yield (
+            "sshPrivateKey is set, but neither keyName nor sshPublicKey: without them flasklab makes "
+            "the stack's own key (the sshPrivateKey output). Remove it with `pulumi config rm sshPrivateKey`."
+        )
+
+
 def _app_code_problems(values: _Values) -> Iterator[str]:
     """appName, appRepo, appRef, appEntry, appRequirements: which code runs, as whom."""
     app_name = values["appName"] or ""
@@ -427,6 +485,20 @@ def _app_runtime_problems(values: _Values) -> Iterator[str]:
         )
     if static_dir and not _URL_PATH.match(_static_url(values)):
         yield f"appStaticUrl: {values['appStaticUrl']!r} is not a URL path; write it like /static."
+
+
+def _readiness_problems(values: _Values) -> Iterator[str]:
+    """readyPath and readyText: what proves that the app serves."""
+    path = _text(values, "readyPath")
+    if not _READY_PATH.fullmatch(path):
+        yield (
+            f"readyPath: {values['readyPath']!r} is not a URL path of the site; write it like / or "
+            f"/health (letters, digits, '/', '.', '-', '_', '~' and an optional ?query)."
+        )
+    text = values["readyText"] or ""
+    if any(char in text for char in _LINE_BREAKS) or len(text) > READY_TEXT_MAX_LENGTH:
+        yield f"readyText must be one line of at most {READY_TEXT_MAX_LENGTH} characters of the page."
+    yield from _range_problems(values, "readyTimeoutMinutes")
 
 
 def _app_settings_problems(values: _Values) -> Iterator[str]:
@@ -610,6 +682,10 @@ def _build(values: _Values, stack: str) -> Settings:
         tls_email=_text(values, "tlsEmail"),
         database=DATABASES.get(values["database"]),
         chosen_secrets=AppSecrets(**{rule.field: values[rule.setting] or "" for rule in RULES}),
+        wait_for_ready=values["waitForReady"],
+        ready_timeout_minutes=values["readyTimeoutMinutes"],
+        # A private key file ends with a line break, which Pulumi's config keeps or not.
+        ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
     )
 
 
@@ -630,4 +706,6 @@ def _build_app(values: _Values) -> AppSettings:
         threads=values["threads"],
         env=tuple(values["appEnv"].items()),
         migrate=_text(values, "appMigrate"),
+        ready_path=_text(values, "readyPath"),
+        ready_text=values["readyText"] or "",
     )

@@ -19,11 +19,12 @@ fi
 # python3-venv, python3-pip, git: the virtualenv below. curl, ca-certificates: downloads.
 # openssl: the tests' certificates. debootstrap: the images. systemd-container
 # (systemd-nspawn): the containers. iproute2, slirp4netns: each rehearsal's own network.
+# openssh-client: the tests log in to rehearsed servers as `pulumi up` does to EC2's.
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-pip git curl ca-certificates openssl \
-    debootstrap systemd-container iproute2 slirp4netns
+    debootstrap systemd-container iproute2 slirp4netns openssh-client
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

@@ -19,7 +19,19 @@ from flasklab.stacks import STACKS_DIR, stack_names
 EXAMPLE_STACKS = stack_names()
 FAKE_AMI = "ami-0fedcba9876543210"
 FAKE_IP = "198.51.100.23"
+# What the mocked AWS says of instance types: the arm64-only families.
+ARM_FAMILIES = {"t4g", "a1", "m7g"}
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+REMOTE_COMMAND = "command:remote:Command"
+MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock"
+MOCK_PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-7Hq\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+MOCK_STATUS_REPORT = (
+    "flasklab: ready: http://practica_flask/ is served (first boot finished without errors).\n"
+    "first boot took 61 s\n"
+)
 # Fixed stand-ins for the generated secrets, so rendered files can be compared exactly.
 TEST_SECRETS = AppSecrets(
     secret_key="TestSecretKey0123456789abcdefghijklmnopqrstuvwxyz",
@@ -55,6 +67,11 @@ class ProgramRun:
 
     resources: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # The HTTP checks the readiness component asked for: (site, expectation, timeout), and
+    # what pulumi.log.error reported.
+    http_checks: list[tuple[Any, Any, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     # Each resource's inputs as the SDK sent them to the engine, secrets still wrapped:
@@ -73,7 +90,7 @@ class ProgramRun:
         return found[0]
 
 
-def _mocks(run: ProgramRun):
+def _mocks(run: ProgramRun, not_offered: set[str]):
     import pulumi
 
     class Mocks(pulumi.runtime.Mocks):
@@ -87,6 +104,10 @@ def _mocks(run: ProgramRun):
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == RANDOM_PASSWORD:
                 state["result"] = mock_random_password(args.name)
+            if args.typ == TLS_PRIVATE_KEY:
+                state.update(publicKeyOpenssh=MOCK_PUBLIC_KEY, privateKeyOpenssh=MOCK_PRIVATE_KEY)
+            if args.typ == REMOTE_COMMAND:
+                state["stdout"] = MOCK_STATUS_REPORT
             run.resources.append({"type": args.typ, "name": args.name, "inputs": dict(args.inputs)})
             return f"{args.name}-id", state
 
@@ -94,6 +115,15 @@ def _mocks(run: ProgramRun):
             run.calls.append({"token": args.token, "args": dict(args.args)})
             if args.token == "aws:ec2/getAmi:getAmi":
                 return {"id": FAKE_AMI, "name": "debian-13-amd64-20261101-2000", "architecture": "x86_64"}
+            if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+                [wanted] = args.args["filters"][0]["values"]
+                return {
+                    "instanceTypes": [] if wanted in not_offered else [wanted],
+                    "locationTypes": ["region"],
+                }
+            if args.token == "aws:ec2/getInstanceType:getInstanceType":
+                family = args.args["instanceType"].split(".")[0]
+                return {"supportedArchitectures": ["arm64"] if family in ARM_FAMILIES else ["i386", "x86_64"]}
             raise NotImplementedError(args.token)
 
     return Mocks()
@@ -124,7 +154,9 @@ def run_program(monkeypatch):
         for key, value in overrides.items():
             config[f"flasklab:{key}"] = value if isinstance(value, str) else json.dumps(value)
         monkeypatch.delenv("PULUMI_CONFIG", raising=False)
-        pulumi.runtime.set_mocks(_mocks(result), project="flasklab", stack=stack, preview=False)
+        pulumi.runtime.set_mocks(
+            _mocks(result, run.not_offered), project="flasklab", stack=stack, preview=False
+        )
         register = MockMonitor.RegisterResource
 
         def recording_register(monitor, request):
@@ -135,6 +167,19 @@ def run_program(monkeypatch):
 
         monkeypatch.setattr(MockMonitor, "RegisterResource", recording_register)
         runtime_config.set_all_config(config, [f"flasklab:{key}" for key in secret_keys])
+        from flasklab import readiness
+
+        def recorded_check(site, expect, timeout):
+            result.http_checks.append((site, expect, timeout))
+            return list(run.http_problems)
+
+        monkeypatch.setattr(readiness, "wait_until_serving", recorded_check)
+        monkeypatch.setattr(
+            pulumi.log, "error", lambda message, resource=None, **kw: result.errors.append(message)
+        )
+        monkeypatch.setattr(
+            pulumi.log, "warn", lambda message, resource=None, **kw: result.warnings.append(message)
+        )
         exported: dict[str, Any] = {}
         monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
         monkeypatch.syspath_prepend(str(PROJECT_DIR))
@@ -147,6 +192,8 @@ def run_program(monkeypatch):
         return result
 
     run.runs = []  # every ProgramRun, also of programs that raised
+    run.http_problems = []  # what the public address's HTTP check finds (none: it serves)
+    run.not_offered = set()  # instance types the stack's region does not offer
     return run
 
 

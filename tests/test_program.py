@@ -35,6 +35,7 @@ def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stac
         "stack": stack,
         "course": settings.course,
         "managed-by": "flasklab",
+        "image": f"debian-{settings.debian_release}-x86_64",
     }
     assert instance["vpcSecurityGroupIds"] == [f"flasklab-{stack}-sg-id"]
 
@@ -60,7 +61,7 @@ def test_explicit_ami_skips_the_lookup(run_program):
 
 def test_graviton_instance_type_looks_up_arm64_debian(run_program):
     run = run_program("dev", instanceType="t4g.small", debianRelease="12")
-    [lookup] = run.calls
+    [lookup] = [c for c in run.calls if c["token"] == "aws:ec2/getAmi:getAmi"]
     filters = {f["name"]: f["values"] for f in lookup["args"]["filters"]}
     assert filters == {
         "name": ["debian-12-arm64-*"],
@@ -151,6 +152,7 @@ def test_resources_are_children_of_the_student_server(run_program):
         INSTANCE,
         "flasklab:index:AppSecretValues",
         RANDOM_PASSWORD,
+        "flasklab:index:ServerReadiness",
     }
 
 
@@ -163,12 +165,50 @@ def test_newer_debian_images_never_replace_a_running_server(run_program, monkeyp
     class RecordingInstance(module.aws.ec2.Instance):
         def __init__(self, name, *args, opts=None, **kwargs):
             seen["ignore_changes"] = opts.ignore_changes
+            seen["replace_on_changes"] = opts.replace_on_changes
             seen["parent"] = type(opts.parent).__name__
             super().__init__(name, *args, opts=opts, **kwargs)
 
     monkeypatch.setattr(module.aws.ec2, "Instance", RecordingInstance)
     run_program("dev")
-    assert seen == {"ignore_changes": ["ami"], "parent": "StudentServer"}
+    assert seen == {
+        "ignore_changes": ["ami"],
+        "replace_on_changes": ["tags.image"],
+        "parent": "StudentServer",
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "image"),
+    [
+        ({}, "debian-13-x86_64"),
+        ({"debianRelease": "12"}, "debian-12-x86_64"),
+        ({"instanceType": "t4g.medium"}, "debian-13-arm64"),
+        ({"amiId": "ami-0123456789abcdef0"}, "ami-0123456789abcdef0"),
+    ],
+)
+def test_another_image_replaces_the_server_and_the_preview_says_so(run_program, overrides, image):
+    """Each image the teacher asks for (release, architecture, amiId) is the instance's
+    `image` tag, which replaces the instance when it changes; a newer build does not."""
+    assert run_program("dev", **overrides).one(INSTANCE)["inputs"]["tags"]["image"] == image
+
+
+def test_the_architecture_comes_from_aws_not_from_the_type_name(run_program):
+    """a1 is a Graviton family whose name has no g: AWS says it runs arm64."""
+    run = run_program("dev", instanceType="a1.medium")
+    [lookup] = [c for c in run.calls if c["token"] == "aws:ec2/getAmi:getAmi"]
+    assert {f["name"]: f["values"] for f in lookup["args"]["filters"]}["architecture"] == ["arm64"]
+
+
+def test_an_instance_type_the_region_does_not_offer_is_refused_before_any_resource(run_program):
+    import pulumi
+
+    run_program.not_offered = {"t2.medium"}  # as in eu-north-1, where t003 runs
+    with pytest.raises(pulumi.RunError) as error:
+        run_program("t003-supervisor", instanceType="t2.medium")
+    assert "instanceType: t2.medium is not offered in" in str(error.value)
+    assert "`pulumi config set instanceType t3.medium`" in str(error.value)
+    assert run_program.runs[-1].resources == []
 
 
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # how the SDK marks a secret value
@@ -214,11 +254,12 @@ def wire_user_data(run) -> tuple[bool, str]:
     raise AssertionError(f"no user-data was sent: {wire}")
 
 
-def assert_only_ever_secret(run, secret: str) -> None:
+def assert_only_ever_secret(run, secret: str, outputs_too: bool = True) -> None:
     """Nothing sent to the engine (what it writes to the state) carries `secret` in plain
-    text, and no output shows it."""
+    text, and no output shows it (or only secret outputs, when not `outputs_too`)."""
     assert [hit for wire in run.wire_inputs.values() for hit in plain_occurrences(wire, secret)] == []
-    assert [name for name, value in run.outputs.items() if secret in str(value)] == []
+    shown = [name for name, value in run.outputs.items() if secret in str(value)]
+    assert [name for name in shown if outputs_too or name not in run.secret_outputs] == []
 
 
 def test_secret_app_settings_are_encrypted_in_the_state_and_absent_from_outputs(run_program):

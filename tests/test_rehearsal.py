@@ -51,8 +51,16 @@ def test_example_stack_boots_and_serves_every_server_name(rehearsal_of, stack):
     assert_served_by_the_recipes_programs(rehearsal, settings)
     assert_env_file_is_private(rehearsal, settings)
     assert_login_user_manages_the_app(rehearsal, settings)
+    assert_status_says_ready(rehearsal)
     if settings.tls.name == "letsencrypt":
         assert_letsencrypt_waits_for_dns(rehearsal, settings)
+
+
+def assert_status_says_ready(rehearsal: Rehearsal) -> None:
+    """A student runs flasklab-status, without sudo, and learns the server is ready."""
+    result = run_inside(rehearsal, "flasklab-status", user=login_user(rehearsal))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"flasklab: ready: {rehearsal.target.url} is served" in result.stdout
 
 
 def assert_letsencrypt_waits_for_dns(rehearsal: Rehearsal, settings) -> None:
@@ -102,7 +110,11 @@ def assert_login_user_manages_the_app(rehearsal: Rehearsal, settings) -> None:
     login = login_user(rehearsal)
     for command in compose.login_commands(settings):
         result = run_inside(rehearsal, command, user=login)
-        assert result.returncode == 0, f"{login}$ {command}\n{result.stdout}{result.stderr}"
+        if result.returncode != 0:
+            journal = run_inside(
+                rehearsal, f"journalctl --no-pager --lines 40 --unit {settings.app.name}"
+            ).stdout
+            raise AssertionError(f"{login}$ {command}\n{result.stdout}{result.stderr}\n{journal}")
     name = settings.server_name
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # serving again after the restart
@@ -140,12 +152,17 @@ def make_app_repo(name: str, requirements: str) -> str:
 
 
 def failure_report(rehearsal: Rehearsal, settings) -> str:
-    """The report of a rehearsal that must fail, with cloud-init itself reporting it."""
+    """The report of a rehearsal that must fail, with cloud-init itself reporting it; the
+    server's own flasklab-status names the same failing step."""
     outcome = rehearsal.wait()
     text = rehearsal.report(outcome)
     assert not outcome.ok
     assert outcome.cloud_init_errors, "cloud-init itself reports the failure"
     assert "FAILED" in text
+    status = run_inside(rehearsal, "flasklab-status", user=login_user(rehearsal))
+    assert status.returncode == 1, status.stdout + status.stderr
+    failing_step = next(line for line in text.splitlines() if line.startswith("failing step: "))
+    assert failing_step in status.stdout.splitlines()
     return text
 
 
@@ -332,3 +349,30 @@ def test_a_failing_migration_stops_the_install_and_the_report_shows_its_output(r
     assert "No such command 'no-such-command'" in text  # Flask's own words, from the output log
     # The app was never started.
     assert not (rehearsal.root / "etc/systemd/system/sockets.target.wants/flask_app.socket").exists()
+
+
+# A course app whose front page sends visitors to its login page (302).
+LOGIN_APP = {
+    "app.py": (
+        "from flask import Flask, redirect\n\n"
+        "app = Flask(__name__)\n\n\n"
+        "@app.route('/')\n"
+        "def index():\n"
+        "    return redirect('/login')\n\n\n"
+        "@app.route('/login')\n"
+        "def login():\n"
+        "    return '<h1>Log in to the microblog</h1>'\n"
+    ),
+    "requirements.txt": "Flask>=3.1,<4\n",
+}
+
+
+def test_an_app_whose_front_page_redirects_to_its_login_page_rehearses_green(rehearsal_of):
+    repo = make_repo("login-app", LOGIN_APP)
+    settings = load_stack(
+        "dev", {"appRepo": repo, "appEntry": "app:app", "appStatic": "", "readyText": "Log in"}
+    )
+    rehearsal = rehearsal_of(settings)
+    outcome = rehearsal.wait()
+    assert_served(rehearsal, outcome)
+    assert "<h1>Log in to the microblog</h1>" in outcome.first_response

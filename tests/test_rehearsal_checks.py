@@ -3,6 +3,7 @@ so a boot that passes them proves something."""
 
 from __future__ import annotations
 
+import http.server
 import socket
 import ssl
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from flasklab.probes import Site, request, tls_handshake_succeeds
+from flasklab.probes import Expectation, Site, SiteCheck, app_pages, request, serves, tls_handshake_succeeds
 from flasklab.rehearsal.run import listening_addresses
 from tests.config_tools import self_signed_certificate
 
@@ -91,3 +92,66 @@ def test_listening_addresses_tells_localhost_from_every_address(address, loopbac
         found = listening_addresses(port)
     assert found == [address]
     assert (found == ["127.0.0.1"]) is loopback
+
+
+# A course app whose front page sends visitors to its login page, a page that sends them
+# to another site, and one that never stops redirecting.
+LOGIN_APP_ROUTES = {
+    "/": (302, {"Location": "/login"}, ""),
+    "/login": (200, {}, "<h1>Log in</h1>"),
+    "/away": (302, {"Location": "https://accounts.example.org/"}, ""),
+    "/loop": (302, {"Location": "/loop"}, ""),
+}
+
+
+class LoginApp(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status, headers, body = LOGIN_APP_ROUTES.get(self.path, (404, {}, "not found"))
+        if self.headers["Host"] != "app.school.test":
+            status, headers, body = 404, {}, "unknown site"
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def login_app() -> Iterator[Site]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LoginApp)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(address="127.0.0.1", names=("app.school.test",), http_port=server.server_address[1])
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def test_a_redirect_to_the_login_page_counts_as_serving(login_app):
+    expect = Expectation(path="/")
+    assert serves(login_app, expect, "app.school.test")
+    found = SiteCheck()
+    app_pages(login_app, expect, found)
+    assert found.problems == [] and found.first_response == "<h1>Log in</h1>"
+    assert serves(login_app, Expectation(path="/", page_marker="Log in"), "app.school.test")
+    assert not serves(login_app, Expectation(path="/", page_marker="Welcome"), "app.school.test")
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/away", "redirects away from the site, to https://accounts.example.org/"),
+        ("/loop", "redirects more than 3 times (last to /loop)"),
+        ("/missing", "answered 404, not 2xx"),
+    ],
+)
+def test_a_redirect_elsewhere_or_an_error_is_not_serving(login_app, path, problem):
+    found = SiteCheck()
+    app_pages(login_app, Expectation(path=path), found)
+    [reported] = found.problems
+    assert problem in reported
+    assert not serves(login_app, Expectation(path=path), "app.school.test")

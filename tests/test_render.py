@@ -25,7 +25,7 @@ from flasklab.render import (
     encode_for_ec2,
     render_files,
     render_user_data,
-    sample_app_files,
+    shipped_files,
 )
 from flasklab.stacks import load_stack
 from tests import config_tools
@@ -100,7 +100,7 @@ def test_generated_files_say_flasklab_wrote_them(stack):
 def test_stack_files_match_the_expected_files(stack):
     """Every file rendered from a template; the sample app ships as it is (tested below)."""
     settings = load_stack(stack)
-    shipped = {file.path for file in sample_app_files(settings)}
+    shipped = {file.path for file in shipped_files(settings)}
     rendered = {file.path: file.content for file in files_of(settings) if file.path not in shipped}
     expected_root = EXPECTED_DIR / stack
     if UPDATE_EXPECTED:
@@ -253,9 +253,10 @@ def test_git_app_is_cloned_at_its_ref_and_gets_git(tmp_path):
 
 
 def test_large_user_data_is_sent_gzipped_and_unpacks_to_the_same_text():
-    small = user_data_of(load_stack("ana-bookworm", {"appRepo": "https://example.org/app.git"}))
+    small = "#cloud-config\npackages: [nginx]\n" + "# a line of comment\n" * 500
     assert encode_for_ec2(small) == (small, None)
-    large = small + "".join(f"# padding line {n} to pass the limit\n" for n in range(1000))
+    real = user_data_of(load_stack("ana-bookworm", {"appRepo": "https://example.org/app.git"}))
+    large = real + "".join(f"# padding line {n} to pass the limit\n" for n in range(1000))
     plain, packed = encode_for_ec2(large)
     assert plain is None
     assert len(packed) <= USER_DATA_LIMIT
@@ -344,3 +345,14 @@ def test_chosen_password_reaches_the_url_percent_encoded_and_the_sql_as_is():
     sql = next(file for file in files if file.path.endswith("database-setup.sql")).content
     assert "postgresql+psycopg://api:p%40ss%2Fword%3A12%20%23@localhost:5432/api" in env
     assert "PASSWORD 'p@ss/word:12 #'" in sql
+
+
+@config_tools.needs_checkers
+def test_the_deploy_check_requests_ready_path_and_looks_for_ready_text(tmp_path):
+    settings = load_stack(
+        "dev", {"readyPath": "/health?full=1", "readyText": "it's up & running", "tls": "self-signed"}
+    )
+    script = next(f for f in files_of(settings) if f.path == "/usr/local/sbin/flasklab-deploy")
+    assert "\"https://$1\"'/health?full=1'" in script.content
+    assert "| grep --quiet --fixed-strings -- 'it'\"'\"'s up & running'" in script.content
+    assert config_tools.shell_check(script, tmp_path, settings.debian_codename) == ""

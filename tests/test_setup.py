@@ -23,6 +23,8 @@ SETUP = PROJECT_DIR / "scripts" / "setup.sh"
 ALLOWED_PACKAGES = {
     *("python3", "python3-venv", "python3-pip", "git", "curl", "ca-certificates", "openssl"),
     *("debootstrap", "systemd-container", "iproute2", "slirp4netns"),
+    # ssh: the tests log in to rehearsed servers as `pulumi up` logs in to EC2's.
+    "openssh-client",
 }
 # Commands that start, stop, enable or disable services.
 SERVICE_COMMANDS = {"systemctl", "service", "update-rc.d", "invoke-rc.d", "deb-systemd-invoke", "telinit"}

@@ -7,16 +7,14 @@ flasklab.rehearsal.run with flasklab.probes.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flasklab import server_status
 from flasklab.rehearsal import network, package_cache, runs
 from flasklab.rehearsal.image import LOCAL_CA_DIR, ensure_image
-
-RESULT_FILE = "var/lib/cloud/data/result.json"
 
 
 class Container:
@@ -30,8 +28,10 @@ class Container:
         user_data: str,
         read_only_binds: tuple[str, ...] = (),
         progress: Callable[[str], None] = print,
+        ssh_public_key: str = "",
     ) -> None:
         self.name = name
+        self.ssh_public_key = ssh_public_key
         self.codename = codename
         self.user_data = user_data
         self.read_only_binds = read_only_binds
@@ -78,8 +78,11 @@ class Container:
         seed = self.root / "var/lib/cloud/seed/nocloud"
         seed.mkdir(parents=True)
         (seed / "user-data").write_text(self.user_data)
+        # NoCloud's meta-data, as EC2's metadata service gives it: the key pair's public key
+        # goes to the login user.
+        keys = f"public-keys:\n  - {self.ssh_public_key}\n" if self.ssh_public_key else ""
         (seed / "meta-data").write_text(
-            f"instance-id: {self.machine}-{int(time.time())}\nlocal-hostname: {self.machine}\n"
+            f"instance-id: {self.machine}-{int(time.time())}\nlocal-hostname: {self.machine}\n{keys}"
         )
 
     def _trust_file_repositories(self) -> None:
@@ -144,14 +147,11 @@ class Container:
 
     def cloud_init_result(self) -> list[str] | None:
         """cloud-init's errors once it is done ([] for none), None while it runs."""
-        result_file = self.root / RESULT_FILE
-        if not result_file.exists():
-            return None
-        return list(json.loads(result_file.read_text()).get("v1", {}).get("errors", []))
+        return server_status.cloud_init_errors(self.root)
 
     def forget_cloud_init_result(self) -> None:
-        """Before booting again: the next result.json is the next boot's."""
-        (self.root / RESULT_FILE).unlink(missing_ok=True)
+        """Before booting again: the next result file is the next boot's."""
+        (self.root / server_status.RESULT_FILE).unlink(missing_ok=True)
 
     def leader_pid(self) -> int | None:
         """PID of the container's systemd, as seen from this machine."""

@@ -63,9 +63,21 @@ IMAGE_FILES = {
     # The rendered user-data is seeded through NoCloud; the network is the host's,
     # so cloud-init must not configure it.
     "etc/cloud/cloud.cfg.d/99_flasklab_rehearsal.cfg": (
-        "# flasklab rehearsal image: seed from /var/lib/cloud/seed/nocloud, keep the host's network.\n"
+        "# flasklab rehearsal image: seed from /var/lib/cloud/seed/nocloud; the rehearsal sets\n"
+        "# the network up from outside.\n"
         "datasource_list: [NoCloud, None]\n"
         "network: {config: disabled}\n"
+    ),
+    # As on Debian's AMIs (their 01_debian_cloud.cfg): the login user is admin, with sudo.
+    "etc/cloud/cloud.cfg.d/01_debian_cloud.cfg": (
+        "system_info:\n"
+        "  default_user:\n"
+        "    name: admin\n"
+        "    lock_passwd: true\n"
+        "    gecos: Debian\n"
+        "    groups: [adm, audio, cdrom, dialout, dip, floppy, plugdev, sudo, video]\n"
+        '    sudo: ["ALL=(ALL) NOPASSWD:ALL"]\n'
+        "    shell: /bin/bash\n"
     ),
     # Like a fresh AMI: the machine id is made on first boot.
     "etc/machine-id": "",

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flasklab.rehearsal.server_logs import OUTPUT_LOG, Evidence
+from flasklab import server_status
+from flasklab.server_status import Evidence
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Outcome:
     @property
     def deploy_failed(self) -> bool:
         """cloud-init's user scripts (flasklab-deploy) failed."""
-        return any("scripts-user" in str(error) for error in self.cloud_init_errors)
+        return server_status.deploy_failed(self.cloud_init_errors)
 
     @property
     def problems(self) -> list[str]:
@@ -46,10 +47,6 @@ class Heading:
     hosts_line: str
     try_it: str  # a command that reaches the site from this machine
     blame: str  # cloud-init's slowest modules, indented lines
-
-
-def _section(title: str, body: str) -> str:
-    return f"\n--- {title} ---\n{body.rstrip()}\n"
 
 
 def _seconds(value: float | None) -> str:
@@ -71,25 +68,15 @@ def render(heading: Heading, outcome: Outcome, evidence: Evidence | None = None)
     ]
     if outcome.ok:
         first = outcome.first_response.strip().splitlines()
-        lines.append(_section(f"first response of {heading.url}", "\n".join(first[:20])))
+        lines.append(server_status.section(f"first response of {heading.url}", "\n".join(first[:20])))
         return "\n".join(lines)
-    lines.append(_section("what went wrong", "\n".join(f"- {problem}" for problem in outcome.problems)))
+    lines.append(
+        server_status.section("what went wrong", "\n".join(f"- {problem}" for problem in outcome.problems))
+    )
     if evidence is not None:
-        lines += _evidence_sections(evidence)
+        # The same sections flasklab-status prints on a server.
+        lines += server_status.evidence_sections(evidence)
     return "\n".join(lines)
-
-
-def _evidence_sections(evidence: Evidence) -> list[str]:
-    lines = []
-    if evidence.failing_step:
-        lines.append(f"failing step: {evidence.failing_step}")
-        lines.append(_section("output of the failing step", evidence.failing_step_output))
-    if evidence.warnings:
-        lines.append(_section("cloud-init warnings", evidence.warnings))
-    lines.append(_section(f"tail of /{OUTPUT_LOG}", evidence.output_tail))
-    lines += [_section(f"journal of {unit}", journal) for unit, journal in evidence.journals]
-    lines += [_section(log, text) for log, text in evidence.logs]
-    return lines
 
 
 def keep_instructions(machine: str, leader_pid: int | None) -> str:

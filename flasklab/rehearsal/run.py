@@ -84,7 +84,12 @@ class Rehearsal:
         # Set by whoever runs this rehearsal to stop waiting (Ctrl-C with several at once).
         self.cancel = cancel or threading.Event()
         self.container = Container(
-            target.name, target.codename, target.user_data, target.read_only_binds, self.progress
+            target.name,
+            target.codename,
+            target.user_data,
+            target.read_only_binds,
+            self.progress,
+            ssh_public_key=target.ssh_public_key,
         )
 
     def progress(self, message: str) -> None:

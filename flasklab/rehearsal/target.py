@@ -30,6 +30,8 @@ class Target:
     certificate: str = ""
     # The database's port, which must listen on localhost only (0 for no database).
     database_port: int = 0
+    # A public key the login user accepts, as EC2 gives the key pair's ('' for none).
+    ssh_public_key: str = ""
 
     @property
     def scheme(self) -> str:
@@ -53,7 +55,9 @@ def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Tar
         user_data=render_user_data(settings, app_secrets),
         server_names=settings.server_names,
         expect=Expectation(
-            page_marker=contract.SAMPLE_APP_MARKER if sample_app else None,
+            path=app.ready_path,
+            page_marker=app.ready_text
+            or (contract.SAMPLE_APP_MARKER if sample_app and app.ready_path == "/" else None),
             static_path=f"{app.static_url}/{contract.SAMPLE_APP_STATIC_FILE}"
             if sample_app and app.static_dir
             else "",

@@ -1,0 +1,122 @@
+"""`pulumi up` ends with a server that serves: the stack's own SSH key, the remote command
+that waits for first boot, and the HTTP check at the public IP, under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from flasklab import readiness
+from flasklab.stacks import load_stack
+from tests.conftest import FAKE_IP, MOCK_PRIVATE_KEY, MOCK_PUBLIC_KEY, REMOTE_COMMAND, TLS_PRIVATE_KEY
+from tests.test_program import INSTANCE, KEY_PAIR, SECRET_SIGNATURE, assert_only_ever_secret
+
+ACADEMY_KEY = "-----BEGIN RSA PRIVATE KEY-----\nlabsuser-mock-key-9Zt\n-----END RSA PRIVATE KEY-----"
+
+
+def test_without_a_key_the_stack_makes_its_own_ed25519_key_and_keeps_it_secret(run_program):
+    run = run_program("dev")
+    key = run.one(TLS_PRIVATE_KEY)
+    assert key["inputs"] == {"algorithm": "ED25519"}
+    assert run.one(KEY_PAIR)["inputs"]["publicKey"] == MOCK_PUBLIC_KEY
+    assert run.one(INSTANCE)["inputs"]["keyName"] == "flasklab-dev-key-1234"
+    assert run.outputs["sshPrivateKey"] == MOCK_PRIVATE_KEY
+    assert "sshPrivateKey" in run.secret_outputs
+    assert run.outputs["sshCommand"] == f"ssh -i flasklab-dev.pem admin@{FAKE_IP}"
+    assert_only_ever_secret(run, "mock-private-key-7Hq", outputs_too=False)
+
+
+def remote_command(run) -> dict:
+    [wire] = [wire for (type_, _), wire in run.wire_inputs.items() if type_ == REMOTE_COMMAND]
+    return wire
+
+
+def test_the_remote_command_logs_in_as_admin_at_the_public_ip_and_waits_for_first_boot(run_program):
+    run = run_program("dev")
+    wire = remote_command(run)
+    assert wire["connection"][SECRET_SIGNATURE], "the connection, key and all, goes to the engine as a secret"
+    connection = wire["connection"]["value"]
+    assert (connection["host"], connection["user"]) == (FAKE_IP, "admin")
+    assert connection["privateKey"] == MOCK_PRIVATE_KEY
+    assert connection["dialErrorLimit"] == -1
+    assert wire["create"] == readiness.READY_COMMAND
+    # Replaced with the instance: a new instance is a new first boot.
+    assert wire["triggers"] == ["flasklab-dev-instance-id"]
+    assert run.outputs["firstBootSeconds"] == 61
+
+
+def test_then_the_app_is_checked_at_the_public_ip_by_every_name(run_program):
+    run = run_program("dev", readyPath="/health", readyText="ok")
+    [(site, expect, timeout)] = run.http_checks
+    assert (site.address, site.names, site.https) == (
+        FAKE_IP,
+        ("practica_flask", "www.practica_flask"),
+        False,
+    )
+    assert (expect.path, expect.page_marker) == ("/health", "ok")
+    assert timeout == 120  # SSH saw first boot finish: the app answers at once
+    assert run.errors == []
+
+
+def test_a_self_signed_site_is_checked_over_https_against_the_certificate_the_server_printed(
+    run_program, monkeypatch
+):
+    import tests.conftest as conftest
+
+    certificate = "-----BEGIN CERTIFICATE-----\nMIIBmock\n-----END CERTIFICATE-----"
+    monkeypatch.setattr(
+        conftest, "MOCK_STATUS_REPORT", f"flasklab: ready\n--- the site's certificate ---\n{certificate}\n"
+    )
+    run = run_program("dev", tls="self-signed")
+    [(site, _, _)] = run.http_checks
+    assert site.https and site.verify and site.ca_pem == certificate + "\n"
+
+
+def test_a_site_that_does_not_answer_fails_pulumi_up_saying_what_to_check(run_program):
+    run_program.http_problems = ["http://practica_flask/ did not answer: timed out"]
+    run = run_program("dev")
+    [error] = run.errors
+    assert f"is not served at {FAKE_IP}" in error and "timed out" in error
+    assert "the security group opens 22, 80, 443, 5000 to 0.0.0.0/0" in error
+
+
+def test_with_an_academy_key_pair_and_no_private_key_the_wait_is_http_only_and_says_so(run_program):
+    run = run_program("academy")
+    assert run.of_type(REMOTE_COMMAND) == [] and run.of_type(TLS_PRIVATE_KEY) == []
+    assert any("cannot log in to the server" in warning for warning in run.warnings)
+    [(_, _, timeout)] = run.http_checks
+    assert timeout == 20 * 60  # the whole wait, readyTimeoutMinutes
+    assert "sshPrivateKey" not in run.outputs
+
+
+def test_the_academy_private_key_given_as_a_secret_is_used_for_the_wait(run_program):
+    run = run_program("academy", secret_keys=("sshPrivateKey",), sshPrivateKey=ACADEMY_KEY)
+    connection = remote_command(run)["connection"]
+    assert connection[SECRET_SIGNATURE]
+    assert connection["value"]["privateKey"] == ACADEMY_KEY + "\n"
+    assert_only_ever_secret(run, "labsuser-mock-key-9Zt")
+
+
+def test_a_private_key_in_plain_text_is_refused_without_echoing_it(run_program):
+    import pulumi
+
+    with pytest.raises(pulumi.RunError) as error:
+        run_program("academy", sshPrivateKey=ACADEMY_KEY)
+    assert "pulumi config set --secret sshPrivateKey" in str(error.value)
+    assert "labsuser-mock-key" not in str(error.value)
+    assert run_program.runs[-1].resources == []
+
+
+def test_wait_for_ready_off_creates_no_wait(run_program):
+    run = run_program("dev", waitForReady="false")
+    assert run.of_type(REMOTE_COMMAND) == [] and run.http_checks == []
+    assert "firstBootSeconds" not in run.outputs
+
+
+@pytest.mark.parametrize("stack", ["ana-bookworm", "t003-supervisor"])
+def test_the_ready_outputs_follow_the_instance(run_program, stack):
+    settings = load_stack(stack)
+    run = run_program(stack)
+    [(site, _, _)] = run.http_checks
+    assert site.names == settings.server_names and site.address == FAKE_IP
+    # Let's Encrypt serves plain HTTP until DNS points at the server.
+    assert site.https is (settings.tls.enabled_at_boot == "https")

@@ -1,0 +1,78 @@
+"""The exact command `pulumi up` runs on a new server (flasklab.readiness.READY_COMMAND),
+run over real SSH, as the login user with the key pair's key, against rehearsed
+containers while they boot: a good server is reported ready and then answers at its
+address; a broken one fails with the failing deploy step."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from flasklab import readiness
+from flasklab.plan import LOGIN_USER
+from flasklab.rehearsal.target import target_for
+from flasklab.stacks import load_stack
+from tests.conftest import boot_prerequisites_missing
+from tests.test_rehearsal import make_app_repo
+
+pytestmark = [
+    pytest.mark.boot,
+    pytest.mark.skipif(bool(boot_prerequisites_missing()), reason=boot_prerequisites_missing()),
+]
+
+
+@pytest.fixture
+def key_pair(tmp_path) -> tuple[Path, str]:
+    """An ED25519 key pair, as the stack makes its own: (private key file, public key)."""
+    private = tmp_path / "flasklab-test.pem"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)], check=True)
+    return private, private.with_suffix(".pem.pub").read_text().strip()
+
+
+def run_over_ssh(key: Path, address: str, command: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`command` as the login user, retrying until SSH answers (pulumi-command's dialing)."""
+    deadline = time.monotonic() + timeout
+    options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=no"]
+    options += ["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", str(key)]
+    while True:
+        result = subprocess.run(
+            ["ssh", *options, f"{LOGIN_USER}@{address}", command], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 255 or time.monotonic() > deadline:  # 255: ssh itself failed
+            return result
+        time.sleep(2)
+
+
+def boot_with_key(rehearsal_of, settings, public_key: str):
+    target = dataclasses.replace(target_for(settings), ssh_public_key=public_key)
+    return rehearsal_of(target)
+
+
+def test_the_ready_command_waits_for_first_boot_and_then_the_app_answers(rehearsal_of, key_pair):
+    key, public_key = key_pair
+    settings = load_stack("dev", {"tls": "self-signed"})
+    rehearsal = boot_with_key(rehearsal_of, settings, public_key)
+    # Right after boot, as pulumi-command does once EC2 runs the instance.
+    result = run_over_ssh(key, rehearsal.container.address, readiness.READY_COMMAND)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "flasklab: ready: https://practica_flask/ is served" in result.stdout
+    assert (readiness.first_boot_seconds(result.stdout) or 0) > 0
+    # Then the HTTP check from this machine, trusting the certificate the server printed.
+    site = readiness.site_at(settings, rehearsal.container.address, readiness.certificate_in(result.stdout))
+    assert site.https and site.verify and site.ca_pem
+    assert readiness.wait_until_serving(site, readiness.expectation(settings), timeout=30) == []
+
+
+def test_the_ready_command_fails_with_the_failing_step_of_a_broken_server(rehearsal_of, key_pair):
+    key, public_key = key_pair
+    repo = make_app_repo("broken-for-ssh", "Flask>=3.1,<4\nflasklab-no-such-package==9.9\n")
+    rehearsal = boot_with_key(rehearsal_of, load_stack("dev", {"appRepo": repo}), public_key)
+    result = run_over_ssh(key, rehearsal.container.address, readiness.READY_COMMAND)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "flasklab: first boot FAILED" in result.stdout
+    assert "failing step: create the virtual environment /var/www/flask_app/.venv" in result.stdout
+    assert "flasklab-no-such-package" in result.stdout  # pip's own words
