@@ -45,67 +45,11 @@ class StudentServer(pulumi.ComponentResource):
     ) -> None:
         super().__init__("flasklab:index:StudentServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-
-        if args.ami_id:
-            ami_id: pulumi.Input[str] = args.ami_id
-        else:
-            ami_id = aws.ec2.get_ami_output(
-                most_recent=True,
-                owners=[DEBIAN_AMI_OWNER],
-                filters=[
-                    aws.ec2.GetAmiFilterArgs(name="name", values=[args.ami_name_pattern]),
-                    aws.ec2.GetAmiFilterArgs(name="architecture", values=[args.ami_architecture]),
-                    aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
-                    aws.ec2.GetAmiFilterArgs(name="root-device-type", values=["ebs"]),
-                ],
-                opts=pulumi.InvokeOptions(parent=self),
-            ).id
-
-        security_group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            description=f"{args.description}: SSH and web ports",
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=rule.port,
-                    to_port=rule.port,
-                    cidr_blocks=list(rule.ipv4_cidrs),
-                    ipv6_cidr_blocks=list(rule.ipv6_cidrs),
-                    description=rule.description,
-                )
-                for rule in args.ingress
-            ],
-            # apt and pip on first boot need to reach the package servers.
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    protocol="-1",
-                    from_port=0,
-                    to_port=0,
-                    cidr_blocks=["0.0.0.0/0"],
-                    ipv6_cidr_blocks=["::/0"],
-                    description="All outbound traffic (packages, pip, git)",
-                )
-            ],
-            tags=args.tags,
-            opts=child,
-        )
-
-        key_name: pulumi.Input[str] | None = args.key_name or None
-        # The stack's own key when the teacher names none: its private half is a secret
-        # output (the sshPrivateKey output), and lets `pulumi up` log in to wait for first boot.
-        self.private_key: pulumi.Output[str] | None = None
-        public_key: pulumi.Input[str] = args.ssh_public_key
-        if not (args.key_name or args.ssh_public_key):
-            generated = tls.PrivateKey(f"{name}-ssh-key", algorithm="ED25519", opts=child)
-            public_key = generated.public_key_openssh
-            self.private_key = generated.private_key_openssh
-        if not args.key_name:
-            key_pair = aws.ec2.KeyPair(f"{name}-key", public_key=public_key, tags=args.tags, opts=child)
-            key_name = key_pair.key_name
-
+        security_group = self._security_group(name, args, child)
+        key_name = self._key_name(name, args, child)
         instance = aws.ec2.Instance(
             f"{name}-instance",
-            ami=ami_id,
+            ami=self._ami(args),
             instance_type=args.instance_type,
             vpc_security_group_ids=[security_group.id],
             key_name=key_name,
@@ -135,7 +79,6 @@ class StudentServer(pulumi.ComponentResource):
                 parent=self, ignore_changes=["ami"], replace_on_changes=["tags.image"]
             ),
         )
-
         self.public_ip = instance.public_ip
         self.public_dns = instance.public_dns
         self.instance_id = instance.id
@@ -146,3 +89,67 @@ class StudentServer(pulumi.ComponentResource):
                 "instance_id": self.instance_id,
             }
         )
+
+    def _ami(self, args: StudentServerArgs) -> pulumi.Input[str]:
+        """The explicit AMI, or the newest official Debian image of the release and architecture."""
+        if args.ami_id:
+            return args.ami_id
+        return aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[DEBIAN_AMI_OWNER],
+            filters=[
+                aws.ec2.GetAmiFilterArgs(name="name", values=[args.ami_name_pattern]),
+                aws.ec2.GetAmiFilterArgs(name="architecture", values=[args.ami_architecture]),
+                aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
+                aws.ec2.GetAmiFilterArgs(name="root-device-type", values=["ebs"]),
+            ],
+            opts=pulumi.InvokeOptions(parent=self),
+        ).id
+
+    def _security_group(
+        self, name: str, args: StudentServerArgs, child: pulumi.ResourceOptions
+    ) -> aws.ec2.SecurityGroup:
+        return aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            description=f"{args.description}: SSH and web ports",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=rule.port,
+                    to_port=rule.port,
+                    cidr_blocks=list(rule.ipv4_cidrs),
+                    ipv6_cidr_blocks=list(rule.ipv6_cidrs),
+                    description=rule.description,
+                )
+                for rule in args.ingress
+            ],
+            # apt and pip on first boot need to reach the package servers.
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="-1",
+                    from_port=0,
+                    to_port=0,
+                    cidr_blocks=["0.0.0.0/0"],
+                    ipv6_cidr_blocks=["::/0"],
+                    description="All outbound traffic (packages, pip, git)",
+                )
+            ],
+            tags=args.tags,
+            opts=child,
+        )
+
+    def _key_name(
+        self, name: str, args: StudentServerArgs, child: pulumi.ResourceOptions
+    ) -> pulumi.Input[str]:
+        """The key pair's name: the teacher's, one made from the teacher's public key, or one
+        made from the stack's own key, whose private half is a secret output
+        (self.private_key) that lets `pulumi up` log in to wait for first boot."""
+        self.private_key: pulumi.Output[str] | None = None
+        if args.key_name:
+            return args.key_name
+        public_key: pulumi.Input[str] = args.ssh_public_key
+        if not args.ssh_public_key:
+            generated = tls.PrivateKey(f"{name}-ssh-key", algorithm="ED25519", opts=child)
+            public_key = generated.public_key_openssh
+            self.private_key = generated.private_key_openssh
+        return aws.ec2.KeyPair(f"{name}-key", public_key=public_key, tags=args.tags, opts=child).key_name
