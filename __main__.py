@@ -9,7 +9,7 @@ from components.student_server import StudentServer, StudentServerArgs
 from flasklab import compose, plan
 from flasklab.app_secrets import rules_for
 from flasklab.pulumi_config import read_stack_config, secret_keys
-from flasklab.render import encode_for_ec2, render_user_data
+from flasklab.render import encode_for_ec2, render_user_data, user_data_problems
 from flasklab.settings import ConfigError, load_settings
 
 try:
@@ -17,6 +17,8 @@ try:
 except ConfigError as error:
     # Reported without a traceback, before any resource is declared.
     raise pulumi.RunError(str(error)) from None
+if problems := user_data_problems(settings):
+    raise pulumi.RunError(str(ConfigError(problems, settings.stack)))
 instance_type = instance_type_facts(settings.instance_type)
 if problems := plan.instance_type_problems(instance_type):
     raise pulumi.RunError(str(ConfigError(problems, settings.stack)))

@@ -20,11 +20,17 @@ from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
 
 
 def _override(text: str) -> tuple[str, Any]:
+    """KEY=VALUE. Lists and maps are read as YAML, like a stack file ([a, b], {A: b}); any
+    other value is the text as written (1.10 stays 1.10, on stays on)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r}: write KEY=VALUE, e.g. debianRelease=12")
-    # Values are read as YAML, like a stack file: [a, b] is a list, 3 a number.
-    return key, yaml.safe_load(value) if value else ""
+        raise argparse.ArgumentTypeError(f"{key!r}: write KEY=VALUE, e.g. debianRelease=12")
+    if value.strip().startswith(("[", "{")):
+        try:
+            return key, yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass  # then it is text, and the settings' checks say what is wrong with it
+    return key, value
 
 
 def _stack_arguments(command: argparse.ArgumentParser, several: bool) -> None:

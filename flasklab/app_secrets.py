@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from flasklab.contract import LINE_BREAKS
+
 if TYPE_CHECKING:
     from flasklab.settings import Settings
 
@@ -24,7 +26,7 @@ ALPHABET = string.ascii_letters + string.digits
 # A value the teacher chooses: at least this long, and without the characters that the
 # env file (KEY='value') and the database's SQL ('...') cannot carry unchanged.
 MIN_CHOSEN_LENGTH = 12
-FORBIDDEN_IN_CHOSEN = ("'", '"', "\\", "\n", "\r", "\0")
+FORBIDDEN_IN_CHOSEN = ("'", '"', "\\", *LINE_BREAKS)
 
 
 @dataclass(frozen=True)

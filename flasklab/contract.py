@@ -10,6 +10,10 @@ from __future__ import annotations
 # reports find the failing step by it.
 STEP_MARKER = "==> flasklab step: "
 
+# What YAML (cloud-init) and Python take for line breaks, not only \n: no one-line value
+# may hold them, or it becomes several lines on the server.
+LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\0")
+
 # Headers every site sends (Nginx and Apache), errors included.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -33,6 +33,20 @@ class IngressRule:
     description: str
 
 
+# AWS refuses a security-group rule description over 255 characters.
+RULE_DESCRIPTION_LIMIT = 255
+
+
+def rule_description(purpose: str, cidrs: tuple[str, ...]) -> str:
+    """`purpose from a, b, c`, naming only as many ranges as fit AWS's limit."""
+    for shown in range(len(cidrs), 0, -1):
+        more = f" and {len(cidrs) - shown} more" if shown < len(cidrs) else ""
+        text = f"{purpose} from {', '.join(cidrs[:shown])}{more}"
+        if len(text) <= RULE_DESCRIPTION_LIMIT:
+            return text
+    return f"{purpose} from {len(cidrs)} ranges"
+
+
 def ingress_rules(settings: Settings) -> list[IngressRule]:
     rules = []
     for port in settings.open_ports:
@@ -43,7 +57,7 @@ def ingress_rules(settings: Settings) -> list[IngressRule]:
                 port=port,
                 ipv4_cidrs=tuple(c for c in cidrs if ipaddress.ip_network(c).version == 4),
                 ipv6_cidrs=tuple(c for c in cidrs if ipaddress.ip_network(c).version == 6),
-                description=f"{purpose} from {', '.join(cidrs)}",
+                description=rule_description(purpose, cidrs),
             )
         )
     return rules

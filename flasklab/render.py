@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import ipaddress
 import shlex
 from dataclasses import dataclass
 from functools import cache
@@ -17,7 +18,7 @@ import jinja2
 import yaml
 
 from flasklab import compose, contract, server_status
-from flasklab.app_secrets import AppSecrets, database_url
+from flasklab.app_secrets import AppSecrets, database_url, rules_for
 from flasklab.recipes import DEPLOY_SCRIPT, STATUS_MODULE, ServerFile
 from flasklab.settings import PROJECT_DIR, Settings
 
@@ -47,9 +48,19 @@ def template_environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["shell_quote"] = shlex.quote
+    # A certificate's subjectAltName entry: an IP address or a DNS name.
+    env.filters["subject_alt_name"] = lambda name: f"IP:{name}" if _is_ip(name) else f"DNS:{name}"
     # The strings the server, the probes and the sample app agree on.
     env.globals["contract"] = contract
     return env
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def written_by(settings: Settings) -> str:
@@ -225,11 +236,28 @@ def encode_for_ec2(user_data: str) -> tuple[str | None, str | None]:
     raw = user_data.encode()
     if len(raw) <= USER_DATA_LIMIT:
         return user_data, None
-    packed = base64.b64encode(gzip.compress(raw, mtime=0)).decode()
-    if len(packed) > USER_DATA_LIMIT:
+    # AWS's limit is on the raw bytes, before base64.
+    compressed = gzip.compress(raw, mtime=0)
+    if len(compressed) > USER_DATA_LIMIT:
         raise ValueError(
-            f"the user-data is {len(raw)} bytes ({len(packed)} compressed, in base64): over "
-            f"AWS's 16 KB limit even compressed. Deploy the app from a git repository (appRepo) "
-            f"instead of shipping large files in the user-data."
+            f"the user-data is {len(raw)} bytes ({len(compressed)} compressed): over AWS's 16 KB "
+            f"limit even compressed. Deploy the app from a git repository (appRepo) instead of "
+            f"shipping large files in the user-data."
         )
-    return None, packed
+    return None, base64.b64encode(compressed).decode()
+
+
+def user_data_problems(settings: Settings) -> list[str]:
+    """Whether the user-data fits EC2, known before any resource: rendered with stand-ins
+    of the secrets' lengths (or the chosen ones), as `pulumi up` will render it."""
+    stand_ins = AppSecrets(
+        **{
+            rule.field: settings.chosen_secrets.value(rule) or "x" * rule.length
+            for rule in rules_for(settings.database is not None)
+        }
+    )
+    try:
+        encode_for_ec2(render_user_data(settings, stand_ins))
+    except ValueError as error:
+        return [str(error)]
+    return []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import keyword
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
+from flasklab.contract import LINE_BREAKS
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -60,7 +62,8 @@ _GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
-_SSH_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+) [A-Za-z0-9+/=]+( .*)?$")
+# EC2 imports RSA and ED25519 public keys only.
+_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -69,14 +72,185 @@ _PRIVATE_KEY = re.compile(
 )
 _READY_PATH = re.compile(r"/[\w./~-]*(\?[\w=&.~%-]*)?")
 READY_TEXT_MAX_LENGTH = 200
-# Line breaks, as Python and YAML see them (not only \n).
-_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\0")
+# Text settings that no pattern holds to one line.
+_FREE_TEXT = ("course", "keyName")
 # Characters an env-file value cannot hold and still read the same to sh, systemd and
 # python-dotenv (the file is KEY='value').
-_ENV_VALUE_FORBIDDEN = ("'", "\\", "\n", "\r", "\0")
+_ENV_VALUE_FORBIDDEN = ("'", "\\", *LINE_BREAKS)
 PYTHON_ENVS = ("venv", "pipenv")
 # Names flasklab itself writes into the app's env file, and the setting that sets each.
-RESERVED_ENV = {"SECRET_KEY": "secretKey", "DATABASE_URL": "database and databasePassword"}
+RESERVED_ENV = {
+    "SECRET_KEY": "secretKey",
+    "DATABASE_URL": "database and databasePassword",
+    "FLASK_SESSION_COOKIE_SECURE": "tls",
+}
+# Names the app's user, group, database and units cannot take on the server: Debian's
+# system accounts and groups, the login users of cloud images, the services' accounts.
+TAKEN_NAMES = frozenset(
+    [
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www_data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "adm",
+        "tty",
+        "disk",
+        "kmem",
+        "dialout",
+        "fax",
+        "voice",
+        "cdrom",
+        "floppy",
+        "tape",
+        "sudo",
+        "audio",
+        "dip",
+        "operator",
+        "src",
+        "shadow",
+        "utmp",
+        "video",
+        "sasl",
+        "plugdev",
+        "staff",
+        "users",
+        "nogroup",
+        "netdev",
+        "messagebus",
+        "sshd",
+        "systemd_network",
+        "systemd_resolve",
+        "systemd_timesync",
+        "systemd_journal",
+        "admin",
+        "debian",
+        "ubuntu",
+        "ec2_user",
+        "supervisor",
+        "nginx",
+        "apache",
+        "apache2",
+        "mysql",
+        "mariadb",
+        "postgres",
+        "postgresql",
+        "uwsgi",
+        "gunicorn",
+        "certbot",
+        "flasklab",
+    ]
+)
+# Words PostgreSQL and MariaDB reserve: a database or user named so breaks their setup SQL.
+SQL_RESERVED = frozenset(
+    [
+        "ALL",
+        "ANALYSE",
+        "ANALYZE",
+        "AND",
+        "ANY",
+        "ARRAY",
+        "AS",
+        "ASC",
+        "ASYMMETRIC",
+        "BOTH",
+        "CASE",
+        "CAST",
+        "CHECK",
+        "COLLATE",
+        "COLUMN",
+        "CONSTRAINT",
+        "CREATE",
+        "CURRENT_CATALOG",
+        "CURRENT_DATE",
+        "CURRENT_ROLE",
+        "CURRENT_TIME",
+        "CURRENT_TIMESTAMP",
+        "CURRENT_USER",
+        "DEFAULT",
+        "DEFERRABLE",
+        "DESC",
+        "DISTINCT",
+        "DO",
+        "ELSE",
+        "END",
+        "EXCEPT",
+        "FALSE",
+        "FETCH",
+        "FOR",
+        "FOREIGN",
+        "FROM",
+        "GRANT",
+        "GROUP",
+        "HAVING",
+        "IN",
+        "INITIALLY",
+        "INTERSECT",
+        "INTO",
+        "LATERAL",
+        "LEADING",
+        "LIMIT",
+        "LOCALTIME",
+        "LOCALTIMESTAMP",
+        "NOT",
+        "NULL",
+        "OFFSET",
+        "ON",
+        "ONLY",
+        "OR",
+        "ORDER",
+        "PLACING",
+        "PRIMARY",
+        "REFERENCES",
+        "RETURNING",
+        "SELECT",
+        "SESSION_USER",
+        "SOME",
+        "SYMMETRIC",
+        "TABLE",
+        "THEN",
+        "TO",
+        "TRAILING",
+        "TRUE",
+        "UNION",
+        "UNIQUE",
+        "USER",
+        "USING",
+        "VARIADIC",
+        "WHEN",
+        "WHERE",
+        "WINDOW",
+        "WITH",
+        "DATABASE",
+        "DELETE",
+        "DROP",
+        "INDEX",
+        "INSERT",
+        "KEY",
+        "KEYS",
+        "LIKE",
+        "MATCH",
+        "READ",
+        "SCHEMA",
+        "SET",
+        "SHOW",
+        "UPDATE",
+        "USAGE",
+    ]
+)
 _EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
 _PRIVATE_SUFFIXES = (
@@ -233,6 +407,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     problems += [
         *_machine_problems(values),
         *_network_problems(values),
+        *_free_text_problems(values),
         *_app_code_problems(values),
         *_app_runtime_problems(values),
         *_readiness_problems(values),
@@ -264,6 +439,11 @@ def _coerce_all(raw: Mapping[str, Any], problems: list[str]) -> _Values:
     values: _Values = {}
     for key, spec in declared.items():
         value = raw.get(key)
+        if key in raw and value is None:
+            problems.append(
+                f"{key} is empty (null in the stack file); give it a value, or remove it to use the "
+                f"default: `pulumi config rm {key}`."
+            )
         values[key] = spec["default"] if value is None else _coerce(key, value, spec, problems)
     return values
 
@@ -272,7 +452,15 @@ def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) 
     """Bring a raw value (a string from Pulumi, or YAML from a stack file) to its declared type."""
     kind = spec["type"]
     if kind == "string":
-        if isinstance(value, bool | int | float):
+        if isinstance(value, bool | float):
+            # YAML read it as something else: 1.10 is the number 1.1, on is true. Refused;
+            # its text goes on to the checks, so nothing more is said of it.
+            problems.append(
+                f"{key}: YAML reads this value as {value!r}, not as the text you wrote; put it in quotes "
+                f'in the stack file (flasklab:{key}: "...") or set it with `pulumi config set {key} ...`.'
+            )
+            return str(value)
+        if isinstance(value, int):
             return str(value)
         if not isinstance(value, str):
             problems.append(
@@ -336,6 +524,11 @@ def _coerce_object(key: str, value: Any, problems: list[str]) -> dict[str, Any] 
     return {str(name): _coerce(f"{key}.{name}", item, item_spec, problems) for name, item in value.items()}
 
 
+def _hidden_or_self(path: str) -> bool:
+    """A relative path that is the repository itself or goes through a hidden folder."""
+    return any(part in ("", ".") or part.startswith(".") for part in path.split("/"))
+
+
 # The values several stages read the same way.
 
 
@@ -345,7 +538,7 @@ def _text(values: _Values, key: str) -> str:
 
 
 def _app_entry(values: _Values) -> re.Match[str] | None:
-    return _APP_ENTRY.match(_text(values, "appEntry"))
+    return _APP_ENTRY.fullmatch(_text(values, "appEntry"))
 
 
 def _static_dir(values: _Values) -> str:
@@ -377,13 +570,13 @@ def _machine_problems(values: _Values) -> Iterator[str]:
             f'or "12" (bookworm): `pulumi config set debianRelease 13`.'
         )
     ami_id = _text(values, "amiId")
-    if ami_id and not _AMI_ID.match(ami_id):
+    if ami_id and not _AMI_ID.fullmatch(ami_id):
         yield (
             f"amiId: {ami_id!r} is not an AMI id (ami- followed by 8 or 17 hex digits). Leave it "
             f"empty to use the newest official Debian image: `pulumi config rm amiId`."
         )
     instance_type = values["instanceType"]
-    if instance_type is not None and not _INSTANCE_TYPE.match(instance_type):
+    if instance_type is not None and not _INSTANCE_TYPE.fullmatch(instance_type):
         yield f"instanceType: {instance_type!r} is not an EC2 instance type, e.g. t2.medium."
     yield from _range_problems(values, "rootVolumeGiB")
 
@@ -406,11 +599,18 @@ def _network_problems(values: _Values) -> Iterator[str]:
             "keyName and sshPublicKey are both set; use one: `pulumi config rm sshPublicKey` to use "
             "the existing key pair, or `pulumi config rm keyName` to create one from the public key."
         )
-    if public_key and not _SSH_KEY.match(public_key):
+    if public_key and not _SSH_KEY.fullmatch(public_key):
         yield (
-            "sshPublicKey is not an OpenSSH public key; paste the one line of your .pub file "
-            "(it starts with ssh-ed25519 or ssh-rsa), never the private key."
+            "sshPublicKey is not an OpenSSH public key EC2 imports; paste the one line of your .pub "
+            "file, an ED25519 or RSA key (it starts with ssh-ed25519 or ssh-rsa), never the private key."
         )
+
+
+def _free_text_problems(values: _Values) -> Iterator[str]:
+    """course and keyName: any text, on one line (YAML would split it on the server)."""
+    for key in _FREE_TEXT:
+        if any(char in (values[key] or "") for char in LINE_BREAKS):
+            yield f"{key} must be one line: it holds a line break."
 
 
 def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:
@@ -440,28 +640,42 @@ def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> 
 def _app_code_problems(values: _Values) -> Iterator[str]:
     """appName, appRepo, appRef, appEntry, appRequirements: which code runs, as whom."""
     app_name = values["appName"] or ""
-    if not _APP_NAME.match(app_name):
+    if not _APP_NAME.fullmatch(app_name):
         yield (
             f"appName: {app_name!r} must start with a lowercase letter and hold only lowercase "
             f"letters, digits and '_' (at most {APP_NAME_MAX_LENGTH}), e.g. flask_app: it names a "
             f"Unix user and a unit."
         )
+    elif app_name in TAKEN_NAMES or app_name.upper() in SQL_RESERVED:
+        yield (
+            f"appName: {app_name!r} is taken on the server (a system account or group, the login "
+            f"user, a service, or a word SQL reserves); the app's user, database and units are named "
+            f"after it. Choose another, e.g. {app_name}_app or flask_app."
+        )
     repo = _text(values, "appRepo")
-    if repo and not _GIT_URL.match(repo):
+    if repo.startswith("-"):
+        yield "appRepo must not start with '-' (git would read it as an option); write the repository's URL."
+    elif repo and not _GIT_URL.fullmatch(repo):
         yield (
             f"appRepo: {repo!r} is not a git URL; use https://host/owner/repo.git, "
             f"git@host:owner/repo.git or file:///path (or leave it empty for the sample app)."
         )
     ref = _text(values, "appRef")
-    if not _GIT_REF.match(ref):
+    if not _GIT_REF.fullmatch(ref):
         yield f"appRef: {ref!r} is not a branch, tag or commit name, e.g. main."
-    if _app_entry(values) is None:
+    entry = _app_entry(values)
+    if entry is not None and any(keyword.iskeyword(part) for part in re.split(r"[.:()]+", entry.group(0))):
+        yield (
+            f"appEntry: {values['appEntry']!r} names a Python keyword as a module or callable, which "
+            f"Python cannot import; rename that module or callable."
+        )
+    if entry is None:
         yield (
             f"appEntry: {values['appEntry']!r} is not module:callable. Write the Python module, a "
             f'colon and the WSGI app in it, e.g. wsgi:app, app:app or "myapp:create_app()".'
         )
     requirements = _text(values, "appRequirements")
-    if not _RELATIVE_PATH.match(requirements):
+    if not _RELATIVE_PATH.fullmatch(requirements) or _hidden_or_self(requirements):
         yield (
             f"appRequirements: {requirements!r} must be a path inside the repository, e.g. requirements.txt."
         )
@@ -478,12 +692,20 @@ def _app_runtime_problems(values: _Values) -> Iterator[str]:
             f"use venv or pipenv: `pulumi config set pythonEnv venv`."
         )
     static_dir = _static_dir(values)
-    if static_dir and not _RELATIVE_PATH.match(static_dir):
+    if static_dir and (
+        _text(values, "appStatic").startswith("/") or not _RELATIVE_PATH.fullmatch(static_dir)
+    ):
         yield (
             f"appStatic: {static_dir!r} must be a folder inside the repository, e.g. static or "
             f"app/static (or empty when the app has no static files)."
         )
-    if static_dir and not _URL_PATH.match(_static_url(values)):
+    elif static_dir and _hidden_or_self(static_dir):
+        yield (
+            f"appStatic: {values['appStatic']!r} would publish the app's own folder or a hidden one "
+            f"(.git holds the repository's history and any token in its URL); name the folder of "
+            f"static files only, e.g. static, or leave it empty."
+        )
+    if static_dir and not _URL_PATH.fullmatch(_static_url(values)):
         yield f"appStaticUrl: {values['appStaticUrl']!r} is not a URL path; write it like /static."
 
 
@@ -496,7 +718,7 @@ def _readiness_problems(values: _Values) -> Iterator[str]:
             f"/health (letters, digits, '/', '.', '-', '_', '~' and an optional ?query)."
         )
     text = values["readyText"] or ""
-    if any(char in text for char in _LINE_BREAKS) or len(text) > READY_TEXT_MAX_LENGTH:
+    if any(char in text for char in LINE_BREAKS) or len(text) > READY_TEXT_MAX_LENGTH:
         yield f"readyText must be one line of at most {READY_TEXT_MAX_LENGTH} characters of the page."
     yield from _range_problems(values, "readyTimeoutMinutes")
 
@@ -505,7 +727,7 @@ def _app_settings_problems(values: _Values) -> Iterator[str]:
     """appEnv (its names, its values, the names flasklab writes itself) and appMigrate."""
     app_env = values["appEnv"] or {}
     for name, value in app_env.items():
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             yield (
                 f"appEnv: {name!r} is not an environment variable name; use letters, digits and "
                 f"'_', not starting with a digit, e.g. SECRET_KEY."
@@ -523,7 +745,7 @@ def _app_settings_problems(values: _Values) -> Iterator[str]:
                 f"appEnv.{name}: flasklab writes {name} into the env file itself, from {setting}; "
                 f"remove it with `pulumi config rm --path appEnv.{name}`."
             )
-    if any(char in _text(values, "appMigrate") for char in "\n\r\0"):
+    if any(char in _text(values, "appMigrate") for char in LINE_BREAKS):
         yield "appMigrate must be one command line, e.g. `flask db upgrade`."
 
 
@@ -587,7 +809,7 @@ def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Ite
             "tls letsencrypt needs port 80 open: Let's Encrypt checks the domain over "
             "http://NAME/.well-known/acme-challenge/. Add 80 to openPorts."
         )
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         yield (
             "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
             "certificate expires: `pulumi config set tlsEmail teacher@your-school.org`."
@@ -634,7 +856,7 @@ def _cidr_problems(key: str, cidrs: list[str]) -> Iterator[str]:
 
 
 def _server_name_problems(key: str, name: str) -> Iterator[str]:
-    if not name or len(name) > SERVER_NAME_MAX_LENGTH or not _SERVER_NAME.match(name):
+    if not name or len(name) > SERVER_NAME_MAX_LENGTH or not _SERVER_NAME.fullmatch(name):
         yield (
             f"{key}: {name!r} is not a valid server name. Use lowercase letters, digits, '-' and "
             f"'_' in dot-separated parts that do not start or end with '-', e.g. practica_flask "
@@ -672,8 +894,9 @@ def _build(values: _Values, stack: str) -> Settings:
         server_name=values["serverName"],
         server_aliases=tuple(values["serverAliases"]),
         open_ports=tuple(values["openPorts"]),
-        ssh_cidrs=tuple(values["sshCidrs"]),
-        web_cidrs=tuple(values["webCidrs"]),
+        # As AWS takes them: prefix lengths, never netmasks (10.0.0.0/255.0.0.0 is 10.0.0.0/8).
+        ssh_cidrs=tuple(str(ipaddress.ip_network(cidr)) for cidr in values["sshCidrs"]),
+        web_cidrs=tuple(str(ipaddress.ip_network(cidr)) for cidr in values["webCidrs"]),
         key_name=_text(values, "keyName"),
         ssh_public_key=_text(values, "sshPublicKey"),
         course=values["course"],

@@ -3,6 +3,7 @@ so a stack can be rendered and rehearsed without Pulumi or an AWS account."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -29,10 +30,13 @@ def stack_config(stack: str) -> dict[str, Any]:
             ],
             stack,
         )
-    document = yaml.safe_load(path.read_text()) or {}
+    config = _config_block(path, stack)
     raw: dict[str, Any] = {}
-    for key, value in (document.get("config") or {}).items():
-        namespace, _, name = key.partition(":")
+    for key, value in config.items():
+        namespace, colon, name = str(key).partition(":")
+        if not colon:
+            # As Pulumi reads a stack file: a key without a namespace is the project's.
+            namespace, name = NAMESPACE, namespace
         if namespace != NAMESPACE:
             continue  # provider settings such as aws:region
         if isinstance(value, dict) and "secure" in value:
@@ -45,6 +49,37 @@ def stack_config(stack: str) -> dict[str, Any]:
             )
         raw[name] = value
     return raw
+
+
+def _config_block(path: Path, stack: str) -> dict[Any, Any]:
+    """The stack file's config: block, or a ConfigError saying what is wrong with the file."""
+    where = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{where} is not UTF-8 text; save it as UTF-8."], stack) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or "it is not valid YAML"
+        raise ConfigError(
+            [
+                f"{where} cannot be read as YAML{at}: {problem}. Indent with spaces, not tabs, and put "
+                f"values with special characters in quotes; `pulumi config set` writes it right."
+            ],
+            stack,
+        ) from None
+    document = {} if document is None else document
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or not isinstance(config, dict | None):
+        raise ConfigError(
+            [
+                f"{where} must be a map holding a config: map of KEY: VALUE lines, as "
+                f"`pulumi config set` writes it."
+            ],
+            stack,
+        )
+    return config or {}
 
 
 def load_stack(stack: str, overrides: dict[str, Any] | None = None) -> Settings:
