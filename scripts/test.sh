@@ -9,4 +9,4 @@ bash scripts/setup.sh
 .venv/bin/mypy
 # Side by side: each boot test's container has its own network, each check its own
 # throwaway container; FLASKLAB_TEST_JOBS=1 runs them one after another.
-exec .venv/bin/python -m pytest -n "${FLASKLAB_TEST_JOBS:-4}" --dist worksteal "$@"
+exec .venv/bin/python -m pytest -n "${FLASKLAB_TEST_JOBS:-6}" --dist worksteal "$@"

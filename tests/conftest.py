@@ -230,3 +230,18 @@ def rehearsal_of():
     for rehearsal in started:
         rehearsal.stop()
         rehearsal.remove()
+
+
+# Boot tests that boot more than one container, one after another: the longest.
+SEVERAL_BOOTS = ("test_benchmarks.py", "test_rehearsal_isolation.py", "reboot")
+
+
+def pytest_collection_modifyitems(items):
+    """The longest boot tests first, then the other boot tests, then the rest: run side by
+    side (pytest-xdist), the long ones then do not trail behind at the end of the run."""
+
+    def order(item) -> tuple[bool, bool]:
+        several = any(part in item.nodeid for part in SEVERAL_BOOTS)
+        return (item.get_closest_marker("boot") is None, not several)
+
+    items.sort(key=order)
