@@ -82,15 +82,20 @@ def wait_for_record(process: subprocess.Popen, timeout: float = 300) -> runs.Run
 
 
 def leftovers(record: runs.RunRecord) -> list[str]:
-    """What of a rehearsal is still on this machine."""
+    """What of a rehearsal is still on this machine. Its number (so its namespace, link
+    and folder names) may meanwhile belong to another rehearsal running side by side: then
+    only its own processes count."""
     found = []
+    for name, pid in (("systemd-nspawn", record.container_pid), ("slirp4netns", record.outbound_pid)):
+        if runs._started(pid):
+            found.append(f"{name} (pid {pid})")
+    current = runs.RunRecord(**json.loads(record.path.read_text())) if record.path.exists() else None
+    if current is not None and current.owner_pid != record.owner_pid:
+        return found  # the number went to another rehearsal
     if record.network.netns_path.exists():
         found.append(f"namespace {record.network.netns}")
     if (network.SYS_NET / record.network.host_link).exists():
         found.append(f"link {record.network.host_link}")
-    for name, pid in (("systemd-nspawn", record.container_pid), ("slirp4netns", record.outbound_pid)):
-        if runs._started(pid):
-            found.append(f"{name} (pid {pid})")
     if record.folder.exists():
         found.append(f"folder {record.folder}")
     if record.path.exists():

@@ -58,7 +58,10 @@ class RunRecord:
         return network.Network(self.index)
 
     def save(self) -> None:
-        self.path.write_text(json.dumps(asdict(self)))
+        # Whole or not at all: another process may read the records at any moment.
+        partial = self.path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(asdict(self)))
+        partial.replace(self.path)
 
 
 def _started(pid: int) -> str:
@@ -92,7 +95,7 @@ def records() -> list[RunRecord]:
         try:
             found.append(RunRecord(**json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):
-            path.unlink(missing_ok=True)  # half-written by a run that died
+            continue  # not a record of this flasklab
     return found
 
 
