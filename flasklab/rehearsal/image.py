@@ -220,23 +220,56 @@ def _remove_stale(kind: str, codename: str, path: Path, progress: Callable[[str]
 
 def ensure_image(codename: str, progress: Callable[[str], None]) -> Path:
     """The cached image of a Debian release, built first if missing or out of date."""
-    path = image_path(codename)
+
+    def fill(building: Path, log: Path) -> None:
+        _fill_image(codename, building, log)
+
+    return _ensure("debian", codename, image_path(codename), image_recipe(codename), "image", fill, progress)
+
+
+def ensure_checkers_image(codename: str, progress: Callable[[str], None]) -> Path:
+    """The cached checkers image of a Debian release (the base image plus the checkers'
+    packages), built first if missing or out of date. Never booted and never written to:
+    checks run in throwaway overlays of it (see tests/config_tools.py)."""
+
+    def fill(building: Path, log: Path) -> None:
+        _fill_checkers_image(ensure_image(codename, progress), building, log)
+
+    path, recipe = checkers_image_path(codename), checkers_recipe(codename)
+    return _ensure("checkers", codename, path, recipe, "checkers image", fill, progress)
+
+
+def _ensure(
+    kind: str,
+    codename: str,
+    path: Path,
+    recipe: dict,
+    description: str,
+    fill: Callable[[Path, Path], None],
+    progress: Callable[[str], None],
+) -> Path:
+    """The image at `path`, built first (by `fill`, into a folder of its own) if missing."""
     if _is_ready(path):
         return path
-    with _image_lock("debian", codename, progress):
+    with _image_lock(kind, codename, progress):
         if not _is_ready(path):  # another process may have built it while this one waited
-            _build_image(codename, path, progress)
+            _remove_stale(kind, codename, path, progress)
+            building = path.with_name(path.name + ".building")
+            shutil.rmtree(building, ignore_errors=True)
+            log = path.with_name(path.name + ".log")
+            log.write_text("")
+            started = time.monotonic()
+            progress(f"building the Debian {codename} {description} once (about a minute); log: {log}")
+            fill(building, log)
+            shutil.rmtree(path, ignore_errors=True)
+            building.rename(path)
+            _ready_marker(path).write_text(json.dumps(recipe, indent=1))
+            progress(f"{description} ready in {time.monotonic() - started:.0f} s: {path}")
     return path
 
 
-def _build_image(codename: str, path: Path, progress: Callable[[str], None]) -> None:
-    _remove_stale("debian", codename, path, progress)
-    building = path.with_name(path.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
-    log = path.with_name(path.name + ".log")
-    log.write_text("")
-    started = time.monotonic()
-    progress(f"building the Debian {codename} image once (about a minute); log: {log}")
+def _fill_image(codename: str, building: Path, log: Path) -> None:
+    """A Debian root filesystem as a cloud image has it, in `building`."""
     _run(
         [
             "debootstrap",
@@ -261,34 +294,10 @@ def _build_image(codename: str, path: Path, progress: Callable[[str], None]) -> 
         target.write_text(content)
     for relative in IMAGE_DIRS:
         (building / relative).mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(path, ignore_errors=True)
-    building.rename(path)
-    _ready_marker(path).write_text(json.dumps(image_recipe(codename), indent=1))
-    progress(f"image ready in {time.monotonic() - started:.0f} s: {path}")
 
 
-def ensure_checkers_image(codename: str, progress: Callable[[str], None]) -> Path:
-    """The cached checkers image of a Debian release (the base image plus the checkers'
-    packages), built first if missing or out of date. Never booted and never written to:
-    checks run in throwaway overlays of it (see tests/config_tools.py)."""
-    path = checkers_image_path(codename)
-    if _is_ready(path):
-        return path
-    with _image_lock("checkers", codename, progress):
-        if not _is_ready(path):
-            base = ensure_image(codename, progress)
-            _build_checkers_image(codename, base, path, progress)
-    return path
-
-
-def _build_checkers_image(codename: str, base: Path, path: Path, progress: Callable[[str], None]) -> None:
-    _remove_stale("checkers", codename, path, progress)
-    building = path.with_name(path.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
-    log = path.with_name(path.name + ".log")
-    log.write_text("")
-    started = time.monotonic()
-    progress(f"building the Debian {codename} checkers image once (a minute or so); log: {log}")
+def _fill_checkers_image(base: Path, building: Path, log: Path) -> None:
+    """The base image plus the checkers' packages, in `building`."""
     rerun = "run the tests again"
     _run(["cp", "-a", "--reflink=auto", str(base), str(building)], log, rerun)
     # apt in the chroot resolves names as this machine does now.
@@ -297,7 +306,3 @@ def _build_checkers_image(codename: str, base: Path, path: Path, progress: Calla
         resolv_conf.unlink(missing_ok=True)
         shutil.copy("/etc/resolv.conf", resolv_conf)
     _install_packages(building, CHECKER_PACKAGES, log, rerun)
-    shutil.rmtree(path, ignore_errors=True)
-    building.rename(path)
-    _ready_marker(path).write_text(json.dumps(checkers_recipe(codename), indent=1))
-    progress(f"checkers image ready in {time.monotonic() - started:.0f} s: {path}")
