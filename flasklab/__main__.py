@@ -1,19 +1,22 @@
-"""Command line: python -m flasklab render|rehearse|clean
+"""Command line: python -m flasklab render|rehearse|clean|class
 
 render   --stack NAME                  the user-data a stack's server gets
 rehearse [--stack NAME ...] [--all]    boot stacks in local containers, side by side
 clean                                  stop and remove rehearsals left running
+class    COMMAND ...                   a whole class (python -m flasklab class --help)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Any
 
 import yaml
 
 from flasklab.app_secrets import generate_locally
+from flasklab.classroom import COMMANDS as CLASS_COMMANDS
 from flasklab.render import render_user_data
 from flasklab.settings import ConfigError, Settings
 from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
@@ -72,7 +75,16 @@ def parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="leave the containers running and say how to enter and stop them"
     )
     commands.add_parser("clean", help="stop and remove rehearsals left running (--keep, or killed)")
+    _class_commands(commands.add_parser("class", help="a whole class: its servers, access sheet and checks"))
     return main_parser
+
+
+def _class_commands(class_parser: argparse.ArgumentParser) -> None:
+    commands = class_parser.add_subparsers(dest="class_command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in CLASS_COMMANDS.items():
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(class_module=module)
+        importlib.import_module(f"flasklab.classroom.{module}").add_arguments(command)
 
 
 def _load(names: list[str], overrides: dict[str, Any]) -> tuple[list[Settings], list[str]]:
@@ -88,6 +100,9 @@ def _load(names: list[str], overrides: dict[str, Any]) -> tuple[list[Settings], 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "class":
+        status: int = importlib.import_module(f"flasklab.classroom.{args.class_module}").run(args)
+        return status
     if args.command == "clean":
         from flasklab.rehearsal.cli import clean
 

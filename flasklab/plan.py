@@ -100,17 +100,31 @@ def image_label(settings: Settings, architecture: str) -> str:
     return settings.ami_id or f"debian-{settings.debian_release}-{architecture}"
 
 
+# The tags on everything flasklab creates; `python -m flasklab class status|stop|start|sweep`
+# finds a course's resources by them.
+TAG_MANAGED_BY = "managed-by"
+MANAGED_BY = "flasklab"
+TAG_COURSE = "course"
+TAG_STACK = "stack"
+TAG_STUDENT = "student"  # only on a class stack's servers (a roster's student)
+
+
 def resource_name(settings: Settings) -> str:
+    if settings.student:
+        return f"flasklab-{settings.stack}-{settings.student}"
     return f"flasklab-{settings.stack}"
 
 
 def tags(settings: Settings) -> dict[str, str]:
-    return {
+    tags = {
         "Name": resource_name(settings),
-        "stack": settings.stack,
-        "course": settings.course,
-        "managed-by": "flasklab",
+        TAG_STACK: settings.stack,
+        TAG_COURSE: settings.course,
+        TAG_MANAGED_BY: MANAGED_BY,
     }
+    if settings.student:
+        tags[TAG_STUDENT] = settings.student
+    return tags
 
 
 def hosts_line(settings: Settings, public_ip: str) -> str:

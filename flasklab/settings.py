@@ -225,6 +225,8 @@ class Settings:
     wait_for_ready: bool = True
     ready_timeout_minutes: int = 20
     ssh_private_key: str = field(default="", repr=False)
+    # A class stack's student (a roster row); '' for a stack of one student.
+    student: str = ""
 
     @property
     def https(self) -> bool:

@@ -1,0 +1,8 @@
+"""A whole class: `python -m flasklab class COMMAND`.
+
+Each command is a module of this package with `add_arguments(parser)` and
+`run(args) -> int` (the exit status). COMMANDS maps a command to its module and its
+one-line help; several commands may share a module, which then reads `args.command`.
+"""
+
+COMMANDS: dict[str, tuple[str, str]] = {}
