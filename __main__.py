@@ -1,87 +1,96 @@
-"""flasklab's Pulumi program: stack config -> settings (+ secrets) -> user-data -> server -> outputs."""
+"""flasklab's Pulumi program: stack config -> settings (+ secrets) -> user-data -> servers -> outputs.
+
+A stack of one student exports that server's facts at the top level; a class stack (a
+`roster`) exports them per student (flasklab.classroom.outputs names the keys)."""
 
 import pulumi
 
 from components.instance_type import instance_type_facts
-from components.readiness import ServerReadiness, ServerReadinessArgs
-from components.secret_values import AppSecretValues, AppSecretValuesArgs
-from components.student_server import StudentServer, StudentServerArgs
+from components.student_deployment import StudentDeployment, deploy_student
 from flasklab import compose, plan
-from flasklab.app_secrets import rules_for
+from flasklab.classroom import outputs
 from flasklab.pulumi_config import read_stack_config, secret_keys
-from flasklab.render import encode_for_ec2, render_user_data, user_data_problems
-from flasklab.settings import ConfigError, load_settings
+from flasklab.render import user_data_problems
+from flasklab.roster import is_class, load_servers
+from flasklab.settings import ConfigError
 
+stack = pulumi.get_stack()
+config = read_stack_config()
 try:
-    settings = load_settings(read_stack_config(), pulumi.get_stack(), secret_keys())
+    servers = load_servers(config, stack, secret_keys())
 except ConfigError as error:
     # Reported without a traceback, before any resource is declared.
     raise pulumi.RunError(str(error)) from None
-if problems := user_data_problems(settings):
-    raise pulumi.RunError(str(ConfigError(problems, settings.stack)))
-instance_type = instance_type_facts(settings.instance_type)
-if problems := plan.instance_type_problems(instance_type):
-    raise pulumi.RunError(str(ConfigError(problems, settings.stack)))
+if problems := [problem for settings in servers for problem in user_data_problems(settings)]:
+    raise pulumi.RunError(str(ConfigError(problems, stack)))
+instance_types = {name: instance_type_facts(name) for name in sorted({s.instance_type for s in servers})}
+if problems := [
+    problem for facts in instance_types.values() for problem in plan.instance_type_problems(facts)
+]:
+    raise pulumi.RunError(str(ConfigError(problems, stack)))
 
-secret_values = AppSecretValues(
-    f"{plan.resource_name(settings)}-secrets",
-    AppSecretValuesArgs(rules=rules_for(settings.database is not None), chosen=settings.chosen_secrets),
-)
-# The user-data carries the secrets (in the app's env file), so it is a secret output too:
-# Pulumi encrypts it in the state and never shows it in a diff or an output.
-encoded = pulumi.Output.secret(
-    secret_values.app_secrets.apply(
-        lambda app_secrets: encode_for_ec2(render_user_data(settings, app_secrets))
+deployments = [deploy_student(settings, instance_types[settings.instance_type]) for settings in servers]
+if any(d.settings.wait_for_ready and d.login_key is None for d in deployments):
+    pulumi.log.warn(
+        "pulumi up cannot log in to the servers to wait for first boot and report its failures: "
+        "set the key pair's private key with `pulumi config set --secret sshPrivateKey < key.pem`. "
+        "Until then it only waits for the app to answer over HTTP."
     )
-)
-user_data = encoded.apply(lambda pair: pair[0])
-user_data_base64 = encoded.apply(lambda pair: pair[1])
 
-server = StudentServer(
-    plan.resource_name(settings),
-    StudentServerArgs(
-        instance_type=settings.instance_type,
-        user_data=user_data,
-        user_data_base64=user_data_base64,
-        root_volume_gib=settings.root_volume_gib,
-        ingress=plan.ingress_rules(settings),
-        tags=plan.tags(settings),
-        ami_id=settings.ami_id,
-        ami_name_pattern=plan.debian_ami_name_pattern(settings, instance_type.architecture),
-        ami_architecture=instance_type.architecture,
-        image_label=plan.image_label(settings, instance_type.architecture),
-        key_name=settings.key_name,
-        ssh_public_key=settings.ssh_public_key,
-    ),
-)
 
-# The key `pulumi up` logs in with to wait for first boot: the stack's own, or the one the
-# teacher gave as secret config for their key pair.
-login_key = server.private_key or (
-    pulumi.Output.secret(settings.ssh_private_key) if settings.ssh_private_key else None
-)
-if settings.wait_for_ready:
-    if login_key is None:
-        pulumi.log.warn(
-            "pulumi up cannot log in to the server to wait for first boot and report its failures: "
-            "set the key pair's private key with `pulumi config set --secret sshPrivateKey < key.pem`. "
-            "Until then it only waits for the app to answer over HTTP."
+def export_one_student(deployment: StudentDeployment) -> None:
+    settings, server = deployment.settings, deployment.server
+    if deployment.first_boot_seconds is not None:
+        pulumi.export(outputs.FIRST_BOOT_SECONDS, deployment.first_boot_seconds)
+    if server.private_key is not None:
+        pulumi.export(outputs.SSH_PRIVATE_KEY, pulumi.Output.secret(server.private_key))
+    pulumi.export(outputs.PUBLIC_IP, server.public_ip)
+    pulumi.export(outputs.PUBLIC_DNS, server.public_dns)
+    pulumi.export("serverName", settings.server_name)
+    pulumi.export(outputs.SERVER_NAMES, list(settings.server_names))
+    pulumi.export(outputs.URL, deployment.url())
+    pulumi.export(outputs.HOSTS_LINE, deployment.hosts_line())
+    pulumi.export(outputs.SSH_COMMAND, deployment.ssh_command())
+    pulumi.export(outputs.INSTANCE_ID, server.instance_id)
+    pulumi.export(outputs.RESTART_COMMAND, compose.restart_command(settings))
+    if settings.tls.name == "letsencrypt":
+        pulumi.export("httpsCommand", server.public_ip.apply(lambda ip: plan.https_command(settings, ip)))
+
+
+def student_entry(deployment: StudentDeployment) -> pulumi.Output[dict]:
+    server = deployment.server
+    return pulumi.Output.all(
+        server.public_ip,
+        server.public_dns,
+        deployment.hosts_line(),
+        deployment.ssh_command(),
+        server.instance_id,
+    ).apply(
+        lambda values: outputs.student_entry(
+            public_ip=values[0],
+            public_dns=values[1],
+            server_names=list(deployment.settings.server_names),
+            url=deployment.url(),
+            hosts_line=values[2],
+            ssh_command=values[3],
+            instance_id=values[4],
+            restart_command=compose.restart_command(deployment.settings),
         )
-    ready = ServerReadiness(
-        f"{plan.resource_name(settings)}-ready",
-        ServerReadinessArgs(settings, server.public_ip, server.instance_id, login_key),
     )
-    pulumi.export("firstBootSeconds", ready.first_boot_seconds)
-if server.private_key is not None:
-    pulumi.export("sshPrivateKey", pulumi.Output.secret(server.private_key))
 
-pulumi.export("publicIp", server.public_ip)
-pulumi.export("publicDns", server.public_dns)
-pulumi.export("serverName", settings.server_name)
-pulumi.export("url", compose.site_url(settings))
-pulumi.export("hostsLine", server.public_ip.apply(lambda ip: plan.hosts_line(settings, ip)))
-pulumi.export("sshCommand", server.public_ip.apply(lambda ip: plan.ssh_command(settings, ip)))
-pulumi.export("instanceId", server.instance_id)
-pulumi.export("restartCommand", compose.restart_command(settings))
-if settings.tls.name == "letsencrypt":
-    pulumi.export("httpsCommand", server.public_ip.apply(lambda ip: plan.https_command(settings, ip)))
+
+def export_class(deployments: list[StudentDeployment]) -> None:
+    by_student = {d.settings.student: d for d in deployments}
+    pulumi.export(outputs.STUDENTS, {student: student_entry(d) for student, d in by_student.items()})
+    keys = {s: d.server.private_key for s, d in by_student.items() if d.server.private_key is not None}
+    if keys:
+        pulumi.export(outputs.SSH_PRIVATE_KEYS, pulumi.Output.secret(pulumi.Output.all(**keys)))
+    ready = {s: d.first_boot_seconds for s, d in by_student.items() if d.first_boot_seconds is not None}
+    if ready:
+        pulumi.export(outputs.FIRST_BOOT_SECONDS, ready)
+
+
+if is_class(config):
+    export_class(deployments)
+else:
+    export_one_student(deployments[0])

@@ -252,6 +252,15 @@ def declared_keys() -> dict[str, dict[str, Any]]:
     }
 
 
+def setting_value(raw: Mapping[str, Any], key: str) -> Any:
+    """One setting's value in its declared type: its default when unset or unreadable (then
+    load_settings says what is wrong with it)."""
+    spec = declared_keys()[key]
+    value = raw.get(key)
+    coerced = None if value is None else _coerce(key, value, spec, [])
+    return spec["default"] if coerced is None else coerced
+
+
 def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Collection[str] = ()) -> Settings:
     """Validate a stack's config (keys without the 'flasklab:' prefix) into Settings.
 

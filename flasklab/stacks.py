@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from flasklab.settings import NAMESPACE, PROJECT_DIR, ConfigError, Settings, load_settings
+from flasklab.roster import load_servers
+from flasklab.settings import NAMESPACE, PROJECT_DIR, ConfigError, Settings
 
 STACKS_DIR = PROJECT_DIR / "stacks"
 DEFAULT_STACK = "dev"
@@ -82,11 +83,25 @@ def _config_block(path: Path, stack: str) -> dict[Any, Any]:
     return config or {}
 
 
-def load_stack(stack: str, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings of a stack file, with optional KEY=VALUE overrides (for rehearsals).
+def load_stack_servers(stack: str, overrides: dict[str, Any] | None = None) -> list[Settings]:
+    """The settings of every server of a stack file (one, or one per roster row), with
+    optional KEY=VALUE overrides (for rehearsals).
 
     A secret setting given as an override is accepted: it is never stored. In the stack
     file it would be plain text, and is refused."""
     raw = stack_config(stack)
     raw.update(overrides or {})
-    return load_settings(raw, stack, secret_keys=tuple(overrides or ()))
+    return load_servers(raw, stack, secret_keys=tuple(overrides or ()))
+
+
+def load_stack(stack: str, overrides: dict[str, Any] | None = None, student: str | None = None) -> Settings:
+    """The settings of a stack file's server: of a class stack, the named student's (by
+    default the roster's first)."""
+    servers = load_stack_servers(stack, overrides)
+    if student is None:
+        return servers[0]
+    for settings in servers:
+        if settings.student == student:
+            return settings
+    on_roster = ", ".join(s.student for s in servers if s.student) or "none: it is not a class stack"
+    raise ConfigError([f"{student} is not a student of stack {stack}. Its students: {on_roster}."], stack)

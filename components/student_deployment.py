@@ -1,0 +1,79 @@
+"""One student's deployment, declared alike for a stack of one student and for each row of
+a class roster: secrets -> user-data -> server -> the wait until it serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components.readiness import ServerReadiness, ServerReadinessArgs
+from components.secret_values import AppSecretValues, AppSecretValuesArgs
+from components.student_server import StudentServer, StudentServerArgs
+from flasklab import compose, plan
+from flasklab.app_secrets import rules_for
+from flasklab.render import encode_for_ec2, render_user_data
+from flasklab.settings import Settings
+
+
+@dataclass
+class StudentDeployment:
+    settings: Settings
+    server: StudentServer
+    # The key `pulumi up` logs in with (a secret), None: it cannot log in.
+    login_key: pulumi.Output[str] | None
+    # None when the stack does not wait for the server (waitForReady false).
+    first_boot_seconds: pulumi.Output[int | None] | None
+
+    def hosts_line(self) -> pulumi.Output[str]:
+        return self.server.public_ip.apply(lambda ip: plan.hosts_line(self.settings, ip))
+
+    def ssh_command(self) -> pulumi.Output[str]:
+        return self.server.public_ip.apply(lambda ip: plan.ssh_command(self.settings, ip))
+
+    def url(self) -> str:
+        return compose.site_url(self.settings)
+
+
+def deploy_student(settings: Settings, instance_type: plan.InstanceTypeFacts) -> StudentDeployment:
+    name = plan.resource_name(settings)
+    secret_values = AppSecretValues(
+        f"{name}-secrets",
+        AppSecretValuesArgs(rules=rules_for(settings.database is not None), chosen=settings.chosen_secrets),
+    )
+    # The user-data carries the secrets (in the app's env file), so it is a secret output too:
+    # Pulumi encrypts it in the state and never shows it in a diff or an output.
+    encoded: pulumi.Output[Any] = pulumi.Output.secret(
+        secret_values.app_secrets.apply(
+            lambda app_secrets: encode_for_ec2(render_user_data(settings, app_secrets))
+        )
+    )
+    server = StudentServer(
+        name,
+        StudentServerArgs(
+            instance_type=settings.instance_type,
+            user_data=encoded.apply(lambda pair: pair[0]),
+            user_data_base64=encoded.apply(lambda pair: pair[1]),
+            root_volume_gib=settings.root_volume_gib,
+            ingress=plan.ingress_rules(settings),
+            tags=plan.tags(settings),
+            ami_id=settings.ami_id,
+            ami_name_pattern=plan.debian_ami_name_pattern(settings, instance_type.architecture),
+            ami_architecture=instance_type.architecture,
+            image_label=plan.image_label(settings, instance_type.architecture),
+            key_name=settings.key_name,
+            ssh_public_key=settings.ssh_public_key,
+        ),
+    )
+    # The stack's own key, or the one the teacher gave as secret config for their key pair.
+    login_key = server.private_key or (
+        pulumi.Output.secret(settings.ssh_private_key) if settings.ssh_private_key else None
+    )
+    first_boot_seconds = None
+    if settings.wait_for_ready:
+        ready = ServerReadiness(
+            f"{name}-ready", ServerReadinessArgs(settings, server.public_ip, server.instance_id, login_key)
+        )
+        first_boot_seconds = ready.first_boot_seconds
+    return StudentDeployment(settings, server, login_key, first_boot_seconds)
