@@ -64,8 +64,9 @@ def _is_ip(name: str) -> bool:
 
 
 def written_by(settings: Settings) -> str:
+    student = f", student {settings.student}" if settings.student else ""
     return (
-        f"Written by flasklab for stack {settings.stack} (recipe {settings.recipe.name}); "
+        f"Written by flasklab for stack {settings.stack}{student} (recipe {settings.recipe.name}); "
         f"change the stack's config rather than this file."
     )
 
@@ -203,7 +204,11 @@ def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
     }
 
 
-class _LiteralDumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it: a class of 200 renders 200 user-data documents.
+_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _LiteralDumper(_SafeDumper):  # type: ignore[valid-type,misc]
     """Writes multi-line strings as YAML literal blocks, so the user-data stays readable."""
 
 

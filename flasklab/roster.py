@@ -75,19 +75,17 @@ def roster_path_problems(value: str) -> Iterator[str]:
         )
 
 
-def read_roster(path: Path, stack: str) -> list[RosterRow]:
-    """Every row of the roster; a ConfigError listing every bad row (by line) otherwise."""
+def read_roster(path: Path) -> tuple[list[RosterRow], list[str]]:
+    """The roster's good rows, and a problem for each bad one (by line)."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's UTF-8 export starts with a BOM
     except UnicodeDecodeError:
-        raise ConfigError(
-            [f"{ROSTER_SETTING}: {path.name} is not UTF-8 text; export it as CSV UTF-8."], stack
-        ) from None
+        return [], [f"{ROSTER_SETTING}: {path.name} is not UTF-8 text; export it as CSV UTF-8."]
     reader = csv.reader(text.splitlines())
     header = [cell.strip() for cell in next(reader, [])]
     problems = list(_header_problems(header))
     if problems:
-        raise ConfigError(problems, stack)
+        return [], problems
     rows: list[RosterRow] = []
     seen: set[str] = set()
     for cells in reader:
@@ -100,10 +98,8 @@ def read_roster(path: Path, stack: str) -> list[RosterRow]:
             continue
         rows.append(_row(header, cells, line))
         seen.add(rows[-1].student)
-    problems += _size_problems(len(rows))
-    if problems:
-        raise ConfigError(problems, stack)
-    return rows
+    problems += _size_problems(len(rows) + len(problems))
+    return rows, problems
 
 
 def _header_problems(header: list[str]) -> Iterator[str]:
@@ -186,7 +182,7 @@ def class_settings(
     problems = list(roster_path_problems(path_value))
     if problems:
         raise ConfigError(problems, stack)
-    rows = read_roster(roster_path(path_value), stack)
+    rows, problems = read_roster(roster_path(path_value))
     servers: list[Settings] = []
     for row in rows:
         try:

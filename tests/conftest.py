@@ -13,10 +13,14 @@ import pytest
 import yaml
 
 from flasklab.app_secrets import AppSecrets, rules_for
+from flasklab.roster import is_class
 from flasklab.settings import PROJECT_DIR, Settings
-from flasklab.stacks import STACKS_DIR, stack_names
+from flasklab.stacks import STACKS_DIR, stack_config, stack_names
 
 EXAMPLE_STACKS = stack_names()
+# Stacks of one student each, and class stacks (a roster: a server per student).
+STUDENT_STACKS = [stack for stack in EXAMPLE_STACKS if not is_class(stack_config(stack))]
+CLASS_STACKS = [stack for stack in EXAMPLE_STACKS if stack not in STUDENT_STACKS]
 FAKE_AMI = "ami-0fedcba9876543210"
 FAKE_IP = "198.51.100.23"
 # What the mocked AWS says of instance types: the arm64-only families.
@@ -141,6 +145,11 @@ def stack_file_config(stack: str) -> dict[str, str]:
 @pytest.fixture
 def run_program(monkeypatch):
     """run_program(stack, **overrides) runs __main__.py under mocks and resolves its outputs."""
+    return program_runner(monkeypatch)
+
+
+def program_runner(monkeypatch: pytest.MonkeyPatch):
+    """The run_program fixture's function (benchmarks/class_program.py uses it too)."""
     import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import config as runtime_config
@@ -245,3 +254,26 @@ def pytest_collection_modifyitems(items):
         return (item.get_closest_marker("boot") is None, not several)
 
     items.sort(key=order)
+
+
+@pytest.fixture
+def roster(tmp_path, monkeypatch):
+    """roster(text) writes rosters/test.csv in a stand-in project folder that also holds the
+    real one's rosters, so `roster: rosters/test.csv` names it."""
+    return roster_writer(tmp_path, monkeypatch)
+
+
+def roster_writer(folder, monkeypatch: pytest.MonkeyPatch):
+    """The roster fixture's function (benchmarks/class_program.py uses it too)."""
+    import shutil
+
+    from flasklab import roster as roster_module
+
+    shutil.copytree(PROJECT_DIR / "rosters", folder / "rosters")
+    monkeypatch.setattr(roster_module, "PROJECT_DIR", folder)
+
+    def write(text: str | bytes) -> None:
+        path = folder / "rosters" / "test.csv"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+
+    return write

@@ -16,6 +16,7 @@ BENCHMARKS_DIR = PROJECT_DIR / "benchmarks"
 # Each benchmark's smoke run: its arguments and the line of figures it must print.
 SMOKE_RUNS = {
     "first_response.py": ([], r"ratio flasklab / baseline: \d+\.\d\d \((meets|misses) the goal"),
+    "class_program.py": (["--students", "20", "--rounds", "1"], r"20 students: \d+\.\d\d s median"),
 }
 
 

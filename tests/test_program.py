@@ -10,14 +10,14 @@ import pytest
 from flasklab import plan
 from flasklab.render import render_user_data
 from flasklab.stacks import load_stack
-from tests.conftest import EXAMPLE_STACKS, FAKE_AMI, FAKE_IP, RANDOM_PASSWORD, mock_secrets
+from tests.conftest import FAKE_AMI, FAKE_IP, RANDOM_PASSWORD, STUDENT_STACKS, mock_secrets
 
 INSTANCE = "aws:ec2/instance:Instance"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", STUDENT_STACKS)
 def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stack):
     settings = load_stack(stack)
     run = run_program(stack)
@@ -40,7 +40,7 @@ def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stac
     assert instance["vpcSecurityGroupIds"] == [f"flasklab-{stack}-sg-id"]
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", STUDENT_STACKS)
 def test_ami_is_the_newest_official_debian_of_the_release(run_program, stack):
     settings = load_stack(stack)
     run = run_program(stack)
@@ -71,7 +71,7 @@ def test_graviton_instance_type_looks_up_arm64_debian(run_program):
     }
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", STUDENT_STACKS)
 def test_security_group_has_one_described_rule_per_open_port(run_program, stack):
     settings = load_stack(stack)
     group = run_program(stack).one(SECURITY_GROUP)["inputs"]
@@ -123,7 +123,7 @@ def test_existing_key_pair_name_is_used_as_is(run_program):
     assert run.one(INSTANCE)["inputs"]["keyName"] == "vockey"
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", STUDENT_STACKS)
 def test_outputs(run_program, stack):
     settings = load_stack(stack)
     outputs = run_program(stack).outputs

@@ -21,7 +21,7 @@ from flasklab.rehearsal.target import target_for
 from flasklab.render import render_user_data
 from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
-from tests.conftest import EXAMPLE_STACKS, boot_prerequisites_missing, secrets_for_tests
+from tests.conftest import STUDENT_STACKS, boot_prerequisites_missing, secrets_for_tests
 from tests.container_tools import login_user, processes_of, run_inside
 
 pytestmark = [
@@ -38,7 +38,7 @@ def assert_served(rehearsal: Rehearsal, outcome: Outcome) -> None:
     assert outcome.first_response_seconds is not None
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+@pytest.mark.parametrize("stack", STUDENT_STACKS)
 def test_example_stack_boots_and_serves_every_server_name(rehearsal_of, stack):
     settings = load_stack(stack)
     rehearsal = rehearsal_of(settings)
