@@ -53,6 +53,9 @@ def _stack_arguments(command: argparse.ArgumentParser, several: bool) -> None:
         default=[],
         help="override one setting of the stack(s) for this run (repeatable)",
     )
+    command.add_argument(
+        "--student", help="of a class stack (a roster), this student's server (default: the roster's first)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -87,12 +90,14 @@ def _class_commands(class_parser: argparse.ArgumentParser) -> None:
         importlib.import_module(f"flasklab.classroom.{module}").add_arguments(command)
 
 
-def _load(names: list[str], overrides: dict[str, Any]) -> tuple[list[Settings], list[str]]:
+def _load(
+    names: list[str], overrides: dict[str, Any], student: str | None
+) -> tuple[list[Settings], list[str]]:
     """Every named stack's settings, and every problem of every stack at once."""
     loaded, problems = [], []
     for name in names:
         try:
-            loaded.append(load_stack(name, overrides))
+            loaded.append(load_stack(name, overrides, student))
         except ConfigError as error:
             problems.append(str(error))
     return loaded, problems
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [args.stacks or DEFAULT_STACK]
     else:
         names = stack_names() if args.all else (args.stacks or [DEFAULT_STACK])
-    stacks, problems = _load(names, dict(args.overrides))
+    stacks, problems = _load(names, dict(args.overrides), args.student)
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 2

@@ -84,6 +84,7 @@ class ProgramRun:
     # Keyed by (type, name): registrations run on several threads, in any order.
     wire_inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     secret_outputs_asked: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    urns: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -172,7 +173,9 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
             key = (request.type, request.name)
             result.wire_inputs[key] = json_format.MessageToDict(request.object)
             result.secret_outputs_asked[key] = list(request.additionalSecretOutputs)
-            return register(monitor, request)
+            response = register(monitor, request)
+            result.urns[key] = response.urn
+            return response
 
         monkeypatch.setattr(MockMonitor, "RegisterResource", recording_register)
         runtime_config.set_all_config(config, [f"flasklab:{key}" for key in secret_keys])

@@ -5,4 +5,7 @@ Each command is a module of this package with `add_arguments(parser)` and
 one-line help; several commands may share a module, which then reads `args.command`.
 """
 
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "rebuild": ("rebuild", "replace one student's server: prints (or --run runs) its pulumi up --replace"),
+    "stacks": ("student_stacks", "write one stack file per roster row from a template stack"),
+}
