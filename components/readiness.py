@@ -10,6 +10,7 @@ security group. Without a private key the wait is that HTTP check alone.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import pulumi
@@ -61,14 +62,14 @@ class ServerReadiness(pulumi.ComponentResource):
             )
             self.status_report = first_boot.stdout
         self.first_boot_seconds = self.status_report.apply(readiness.first_boot_seconds)
-        served = pulumi.Output.all(args.public_ip, self.status_report).apply(
+        served: pulumi.Output[bool] = pulumi.Output.all(args.public_ip, self.status_report).apply(
             lambda values: self._check_http(
                 settings, str(values[0]), str(values[1]), ssh=args.private_key is not None
             )
         )
         self.register_outputs({"status_report": self.status_report, "served": served})
 
-    def _check_http(self, settings: Settings, public_ip: str, status_report: str, ssh: bool) -> bool:
+    async def _check_http(self, settings: Settings, public_ip: str, status_report: str, ssh: bool) -> bool:
         """The app answers at the public IP by every name; a failure fails `pulumi up`.
         Not during a preview: nothing new is running yet."""
         if pulumi.runtime.is_dry_run():
@@ -77,7 +78,11 @@ class ServerReadiness(pulumi.ComponentResource):
         # After SSH saw first boot finish, the app answers at once unless something is in
         # the way; without SSH, the HTTP check is the whole wait.
         timeout = 120 if ssh else settings.ready_timeout_minutes * 60
-        problems = readiness.wait_until_serving(site, readiness.expectation(settings), timeout)
+        # In a thread: a class's servers are waited for side by side, not one after another
+        # on the program's event loop.
+        problems = await asyncio.to_thread(
+            readiness.wait_until_serving, site, readiness.expectation(settings), timeout
+        )
         if problems:
             pulumi.log.error(readiness.not_serving_report(settings, public_ip, problems), resource=self)
         return not problems

@@ -68,9 +68,10 @@ def wait_until_serving(site: Site, expect: Expectation, timeout: float) -> list[
 
 def not_serving_report(settings: Settings, public_ip: str, problems: list[str]) -> str:
     names = ", ".join(settings.server_names)
+    whose = f"{settings.student}'s server: " if settings.student else ""
     return "\n".join(
         [
-            f"flasklab: {compose.boot_url(settings)} is not served at {public_ip} (names: {names}):",
+            f"flasklab: {whose}{compose.boot_url(settings)} is not served at {public_ip} (names: {names}):",
             *(f"  - {problem}" for problem in problems),
             f"  The server itself says it is ready, so check what lies between: the security group "
             f"opens {', '.join(map(str, settings.open_ports))} to {', '.join(settings.web_cidrs)} "

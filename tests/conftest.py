@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +87,10 @@ class ProgramRun:
     wire_inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     secret_outputs_asked: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     urns: dict[tuple[str, str], str] = field(default_factory=dict)
+    # How many HTTP checks ran at the same time, at most.
+    most_checks_at_once: int = 0
+    checks_running: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -155,6 +161,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     from google.protobuf import json_format
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.stack import wait_for_rpcs
     from pulumi.runtime.sync_await import _sync_await
 
     def run(stack: str, secret_keys: tuple[str, ...] = (), **overrides: Any) -> ProgramRun:
@@ -182,7 +189,13 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
         from flasklab import readiness
 
         def recorded_check(site, expect, timeout):
-            result.http_checks.append((site, expect, timeout))
+            with result.lock:
+                result.http_checks.append((site, expect, timeout))
+                result.checks_running += 1
+                result.most_checks_at_once = max(result.most_checks_at_once, result.checks_running)
+            time.sleep(run.http_check_seconds)
+            with result.lock:
+                result.checks_running -= 1
             return list(run.http_problems)
 
         monkeypatch.setattr(readiness, "wait_until_serving", recorded_check)
@@ -201,10 +214,14 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
             result.outputs[name] = _sync_await(output.future())
             if _sync_await(output.is_secret()):
                 result.secret_outputs.add(name)
+        # As the real runtime does before the program ends: every outstanding task (such as
+        # the readiness checks, which no output waits for) runs to its end.
+        _sync_await(wait_for_rpcs())
         return result
 
     run.runs = []  # every ProgramRun, also of programs that raised
     run.http_problems = []  # what the public address's HTTP check finds (none: it serves)
+    run.http_check_seconds = 0.0  # how long each HTTP check takes
     run.not_offered = set()  # instance types the stack's region does not offer
     return run
 

@@ -55,6 +55,23 @@ def test_a_class_stack_exports_each_students_access_and_keeps_their_keys_secret(
     assert_only_ever_secret(run, MOCK_PRIVATE_KEY, outputs_too=False)  # ...and the keys are
 
 
+def test_the_students_servers_are_waited_for_side_by_side(run_program):
+    run_program.http_check_seconds = 0.5
+    run = run_program("class-demo")
+    assert len(run.http_checks) == 3
+    assert run.most_checks_at_once == 3
+
+
+def test_a_server_that_does_not_serve_is_reported_by_student(run_program):
+    run_program.http_problems = ["connection refused"]
+    run = run_program("class-demo")
+    assert sorted(error.split(":")[1].strip() for error in run.errors) == [
+        "ana's server",
+        "ben's server",
+        "carla's server",
+    ]
+
+
 def test_a_students_own_public_key_replaces_the_generated_one(run_program, roster):
     roster("student,sshPublicKey\nana,\nben," + STUDENT_KEY + "\n")
     run = run_program("class-demo", roster="rosters/test.csv")
