@@ -132,6 +132,7 @@ def test_outputs(run_program, stack):
     assert outputs["publicIp"] == FAKE_IP
     assert outputs["publicDns"] == f"ec2-{FAKE_IP.replace('.', '-')}.compute.amazonaws.com"
     assert outputs["serverName"] == settings.server_name
+    assert outputs["serverNames"] == list(settings.server_names)
     scheme = "https" if settings.tls.name != "none" else "http"
     assert outputs["url"] == f"{scheme}://{settings.server_name}/"
     assert outputs["sshCommand"] == plan.ssh_command(settings, FAKE_IP)
