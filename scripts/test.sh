@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Test-only tools, not the rehearsal's: wrk loads a rehearsed server (benchmarks/serving.py).
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -13,16 +13,7 @@ from flasklab.rehearsal.run import Rehearsal
 
 def run_inside(rehearsal: Rehearsal, command: str, user: str = "root") -> subprocess.CompletedProcess:
     """A shell command in the running container, as `user` with a login environment."""
-    pid = rehearsal.container.leader_pid()
-    if pid is None:
-        raise RuntimeError(f"{rehearsal.container.machine} is not running")
-    return subprocess.run(
-        ["nsenter", f"--target={pid}", "--all", "runuser", "--login", user, "--command", command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return rehearsal.container.run_inside(command, user)
 
 
 def login_user(rehearsal: Rehearsal) -> str:

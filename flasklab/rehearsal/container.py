@@ -161,6 +161,21 @@ class Container:
         pids = children.read_text().split() if children.exists() else []
         return int(pids[0]) if pids else None
 
+    def run_inside(
+        self, command: str, user: str = "root", timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        """A shell command in the running container, as `user` with a login environment."""
+        pid = self.leader_pid()
+        if pid is None:
+            raise RuntimeError(f"{self.machine} is not running")
+        return subprocess.run(
+            ["nsenter", f"--target={pid}", "--all", "runuser", "--login", user, "--command", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def stop(self) -> None:
         """Shut the container down cleanly (SIGTERM makes nspawn power it off)."""
         if self.process is None or self.process.poll() is not None:
