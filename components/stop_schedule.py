@@ -84,7 +84,9 @@ class StopSchedule(pulumi.ComponentResource):
             role=role.id,
             policy=pulumi.Output.json_dumps(
                 pulumi.Output.all(identity.arn, identity.account_id).apply(
-                    lambda values: stop_policy(partition=values[0].split(":")[1], account=values[1], tags=args.tags)
+                    lambda values: stop_policy(
+                        partition=values[0].split(":")[1], account=values[1], tags=args.tags
+                    )
                 )
             ),
             opts=child,

@@ -99,7 +99,7 @@ def eventbridge_expression(cron: str) -> str:
     """`cron(minutes hours day-of-month month day-of-week year)` selecting what `cron` does."""
     schedule = _parsed(cron)
     days = _field(set(schedule.days), _ALL_DAYS)
-    weekdays = _field({day % 7 for day in schedule.weekdays}, _ALL_WEEKDAYS, WEEKDAYS)
+    weekdays = _field(_weekdays(schedule), _ALL_WEEKDAYS, WEEKDAYS)
     # One of the two day fields must be `?`: the one that does not choose (checked before).
     days, weekdays = (days, "?") if weekdays == "*" else ("?", weekdays)
     fields = (
@@ -128,7 +128,7 @@ def _cron_problems(cron: str) -> Iterator[str]:
             f"{CRON_SETTING}: {cron!r} uses L, W or # (last, nearest weekday, nth weekday), which "
             f"flasklab does not translate for EventBridge. Name the days instead, e.g. {EXAMPLES}."
         )
-    elif not _ALL_DAYS <= schedule.days and not _ALL_WEEKDAYS <= {d % 7 for d in schedule.weekdays}:
+    elif _chooses(schedule.days, _ALL_DAYS) and _chooses(_weekdays(schedule), _ALL_WEEKDAYS):
         yield (
             f"{CRON_SETTING}: {cron!r} chooses both days of the month and days of the week, which "
             f"EventBridge cannot combine; put * in one of them, e.g. {EXAMPLES}."
@@ -160,9 +160,19 @@ def _parsed(cron: str) -> CronSim:
     return CronSim(cron, datetime(2000, 1, 1))
 
 
+def _weekdays(schedule: CronSim) -> set[int]:
+    # Sunday is 0 and 7 in cron. (An nth or last weekday, a pair, is refused before.)
+    return {day % 7 for day in schedule.weekdays if isinstance(day, int)}
+
+
+def _chooses(values: set[int], every: set[int]) -> bool:
+    """A field chooses when it does not select every value it could."""
+    return not every.issubset(values)
+
+
 def _field(values: set[int], every: set[int], names: tuple[str, ...] = ()) -> str:
     """Values as one field: `*`, or runs of 3 or more as a-b and the rest one by one."""
-    if every <= values:
+    if not _chooses(values, every):
         return "*"
     name = (lambda value: names[value]) if names else str
     parts: list[str] = []
