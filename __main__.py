@@ -3,9 +3,12 @@
 A stack of one student exports that server's facts at the top level; a class stack (a
 `roster`) exports them per student (flasklab.classroom.outputs names the keys)."""
 
+import dataclasses
+
 import pulumi
 
 from components.instance_type import instance_type_facts
+from components.stop_schedule import StopSchedule, StopScheduleArgs
 from components.student_deployment import StudentDeployment, deploy_student
 from flasklab import compose, plan
 from flasklab.classroom import outputs
@@ -13,6 +16,7 @@ from flasklab.pulumi_config import read_stack_config, secret_keys
 from flasklab.render import user_data_problems
 from flasklab.roster import is_class, load_servers
 from flasklab.settings import ConfigError
+from flasklab.stop_schedule import OUTPUT as STOP_SCHEDULE_OUTPUT
 
 stack = pulumi.get_stack()
 config = read_stack_config()
@@ -90,7 +94,25 @@ def export_class(deployments: list[StudentDeployment]) -> None:
         pulumi.export(outputs.FIRST_BOOT_SECONDS, ready)
 
 
+def schedule_stops(deployments: list[StudentDeployment]) -> None:
+    """One schedule stops every server of the stack (stopSchedule is the class's, not a student's)."""
+    schedule = deployments[0].settings.stop_schedule
+    if schedule is None:
+        return
+    stack_settings = dataclasses.replace(deployments[0].settings, student="")
+    StopSchedule(
+        f"{plan.resource_name(stack_settings)}-stop",
+        StopScheduleArgs(
+            schedule=schedule,
+            instance_ids=[d.server.instance_id for d in deployments],
+            tags=plan.tags(stack_settings),
+        ),
+    )
+    pulumi.export(STOP_SCHEDULE_OUTPUT, schedule.description)
+
+
 if is_class(config):
     export_class(deployments)
 else:
     export_one_student(deployments[0])
+schedule_stops(deployments)

@@ -25,6 +25,8 @@ import yaml
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
+from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
+from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
@@ -84,28 +86,6 @@ RESERVED_ENV = {
     "DATABASE_URL": "database and databasePassword",
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
-# Names the app's user, group, database and units cannot take on the server: Debian's
-# system accounts and groups, the login users of cloud images, the services' accounts.
-_TAKEN_NAMES_WORDS = (
-    "root daemon bin sys sync games man lp mail news uucp proxy www_data backup list irc gnats "
-    "nobody adm tty disk kmem dialout fax voice cdrom floppy tape sudo audio dip operator src "
-    "shadow utmp video sasl plugdev staff users nogroup netdev messagebus sshd systemd_network "
-    "systemd_resolve systemd_timesync systemd_journal admin debian ubuntu ec2_user supervisor "
-    "nginx apache apache2 mysql mariadb postgres postgresql uwsgi gunicorn certbot flasklab "
-)
-TAKEN_NAMES = frozenset(_TAKEN_NAMES_WORDS.split())
-# Words PostgreSQL and MariaDB reserve: a database or user named so breaks their setup SQL.
-_SQL_RESERVED_WORDS = (
-    "ALL ANALYSE ANALYZE AND ANY ARRAY AS ASC ASYMMETRIC BOTH CASE CAST CHECK COLLATE COLUMN "
-    "CONSTRAINT CREATE CURRENT_CATALOG CURRENT_DATE CURRENT_ROLE CURRENT_TIME CURRENT_TIMESTAMP "
-    "CURRENT_USER DEFAULT DEFERRABLE DESC DISTINCT DO ELSE END EXCEPT FALSE FETCH FOR FOREIGN "
-    "FROM GRANT GROUP HAVING IN INITIALLY INTERSECT INTO LATERAL LEADING LIMIT LOCALTIME "
-    "LOCALTIMESTAMP NOT NULL OFFSET ON ONLY OR ORDER PLACING PRIMARY REFERENCES RETURNING SELECT "
-    "SESSION_USER SOME SYMMETRIC TABLE THEN TO TRAILING TRUE UNION UNIQUE USER USING VARIADIC "
-    "WHEN WHERE WINDOW WITH DATABASE DELETE DROP INDEX INSERT KEY KEYS LIKE MATCH READ SCHEMA "
-    "SET SHOW UPDATE USAGE "
-)
-SQL_RESERVED = frozenset(_SQL_RESERVED_WORDS.split())
 _EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
 _PRIVATE_SUFFIXES = (
@@ -227,6 +207,8 @@ class Settings:
     ssh_private_key: str = field(default="", repr=False)
     # A class stack's student (a roster row); '' for a stack of one student.
     student: str = ""
+    # When EventBridge Scheduler stops the stack's servers (stopSchedule); None: never.
+    stop_schedule: StopScheduleSettings | None = None
 
     @property
     def https(self) -> bool:
@@ -281,6 +263,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
         *_app_settings_problems(values),
         *_database_and_secret_problems(values, secret_keys),
         *_tls_problems(values),
+        *stop_schedule_problems(values),
     ]
     if problems:
         raise ConfigError(problems, stack)
@@ -775,6 +758,7 @@ def _build(values: _Values, stack: str) -> Settings:
         ready_timeout_minutes=values["readyTimeoutMinutes"],
         # A private key file ends with a line break, which Pulumi's config keeps or not.
         ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
+        stop_schedule=stop_schedule_of(values),
     )
 
 

@@ -25,6 +25,7 @@ STUDENT_STACKS = [stack for stack in EXAMPLE_STACKS if not is_class(stack_config
 CLASS_STACKS = [stack for stack in EXAMPLE_STACKS if stack not in STUDENT_STACKS]
 FAKE_AMI = "ami-0fedcba9876543210"
 FAKE_IP = "198.51.100.23"
+MOCK_ACCOUNT_ID = "123456789012"
 # What the mocked AWS says of instance types: the arm64-only families.
 ARM_FAMILIES = {"t4g", "a1", "m7g"}
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -113,6 +114,8 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 )
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
+            if args.typ == "aws:iam/role:Role":
+                state.setdefault("arn", f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{args.name}")
             if args.typ == RANDOM_PASSWORD:
                 state["result"] = mock_random_password(args.name)
             if args.typ == TLS_PRIVATE_KEY:
@@ -135,6 +138,9 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
             if args.token == "aws:ec2/getInstanceType:getInstanceType":
                 family = args.args["instanceType"].split(".")[0]
                 return {"supportedArchitectures": ["arm64"] if family in ARM_FAMILIES else ["i386", "x86_64"]}
+            if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+                arn = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/teacher"
+                return {"accountId": MOCK_ACCOUNT_ID, "arn": arn, "userId": "AIDAMOCK", "id": MOCK_ACCOUNT_ID}
             raise NotImplementedError(args.token)
 
     return Mocks()
