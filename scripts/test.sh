@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The access sheet's test opens its page in a real browser (tests/test_class_sheet.py).
+# For the tests only: not in setup.sh, which a teacher runs to rehearse.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

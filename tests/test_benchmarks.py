@@ -17,6 +17,7 @@ BENCHMARKS_DIR = PROJECT_DIR / "benchmarks"
 SMOKE_RUNS = {
     "first_response.py": ([], r"ratio flasklab / baseline: \d+\.\d\d \((meets|misses) the goal"),
     "class_program.py": (["--students", "20", "--rounds", "1"], r"20 students: \d+\.\d\d s median"),
+    "class_sheet.py": (["--students", "20", "--rounds", "1"], r"20 students: \d+\.\d{3} s median"),
 }
 
 
