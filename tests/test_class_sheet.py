@@ -212,6 +212,19 @@ def test_outputs_that_cannot_be_read_say_how_to_get_them(tmp_path, capsys, conte
     assert not folder.exists()
 
 
+def test_a_student_name_that_is_not_a_file_name_writes_no_key(tmp_path, capsys):
+    saved = tmp_path / "outputs.json"
+    entry = {outputs.PUBLIC_IP: "192.0.2.7", outputs.HOSTS_LINE: "192.0.2.7 a.practica_flask"}
+    saved.write_text(
+        json.dumps({outputs.STUDENTS: {"../a": entry}, outputs.SSH_PRIVATE_KEYS: {"../a": MOCK_PRIVATE_KEY}})
+    )
+    folder = tmp_path / "sheet"
+    status = main(["class", "sheet", "--stack", "class-demo", "--outputs", str(saved), "--out", str(folder)])
+    assert status == 2
+    assert "cannot name its key file" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.pem"))
+
+
 def test_without_the_pulumi_cli_it_says_how_to_save_the_outputs(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["class", "sheet", "--stack", "class-demo", "--out", str(tmp_path / "sheet")]) == 2
