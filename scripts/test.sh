@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Test-only tools, not the rehearsal's: wrk loads a rehearsed server (benchmarks/serving.py).
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk
+# Test-only tools, not in setup.sh, which a teacher runs to rehearse: a real browser opens
+# the access sheet (tests/test_class_sheet.py); wrk loads a rehearsed server
+# (benchmarks/serving.py).
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium wrk
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -303,3 +303,16 @@ def roster_writer(folder, monkeypatch: pytest.MonkeyPatch):
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
 
     return write
+
+
+@pytest.fixture
+def saved_outputs(run_program, tmp_path):
+    """saved_outputs(stack, **overrides) runs the program under mocks and saves its outputs
+    as `pulumi stack output --json --show-secrets` prints them; the file's path."""
+
+    def save(stack: str, **overrides: Any):
+        path = tmp_path / f"{stack}-outputs.json"
+        path.write_text(json.dumps(run_program(stack, **overrides).outputs, indent=2))
+        return path
+
+    return save

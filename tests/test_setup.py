@@ -176,3 +176,11 @@ def test_a_debian_13_stack_gets_debian_13s_python_and_a_debian_12_stack_debian_1
         )
     assert by_stack["trixie"] == ""
     assert "SyntaxError" in by_stack["bookworm"]
+
+
+def test_the_browser_is_installed_for_the_tests_only():
+    """The access sheet's test needs chromium; a teacher's rehearsal does not."""
+    test_script = [PROJECT_DIR / "scripts" / "test.sh"]
+    tests_install = {word for words in apt_installs(setup_commands(test_script)) for word in words}
+    assert "chromium" in tests_install
+    assert "chromium" not in {word for words in apt_installs(setup_commands()) for word in words}

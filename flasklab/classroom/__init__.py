@@ -7,5 +7,6 @@ one-line help; several commands may share a module, which then reads `args.comma
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("rebuild", "replace one student's server: prints (or --run runs) its pulumi up --replace"),
+    "sheet": ("sheet", "the class's access sheet: a hosts file, a CSV, a printable page and the keys"),
     "stacks": ("student_stacks", "write one stack file per roster row from a template stack"),
 }

@@ -1,0 +1,194 @@
+"""`class sheet --stack S`: the class's access sheet, from the stack's outputs.
+
+Writes, in sheets/<stack>/ (or --out): `hosts`, every student's hosts line for the teacher
+to paste once; `students.csv` for a spreadsheet; `index.html`, a printable card per
+student; and `keys/<student>.pem` (0600, in a 0700 folder) for each key the stack made.
+The private keys are only ever in keys/: never in the page or the CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from flasklab.classroom import outputs
+from flasklab.classroom.outputs import OutputsError, StudentAccess, read_outputs
+from flasklab.settings import PROJECT_DIR
+
+SHEETS_DIR = PROJECT_DIR / "sheets"
+HOSTS_FILE = "hosts"
+CSV_FILE = "students.csv"
+HTML_FILE = "index.html"
+KEYS_DIR = "keys"
+TEMPLATE = "sheet.html.j2"
+# One environment, autoescaped: names and commands come from the outputs, not from us.
+ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+CSV_COLUMNS = (
+    "student",
+    outputs.PUBLIC_IP,
+    outputs.SERVER_NAMES,
+    outputs.URL,
+    outputs.HOSTS_LINE,
+    outputs.SSH_COMMAND,
+    "keyFile",
+    outputs.FIRST_BOOT_SECONDS,
+    "status",
+)
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the sheet says of one student's server."""
+
+    access: StudentAccess
+    ssh_command: str
+    key_file: str  # relative to the sheet's folder; '' when the stack made no key
+    status: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", required=True, help="the stack, as in stacks/Pulumi.NAME.yaml")
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        help="a saved `pulumi stack output --json --show-secrets` (default: ask the Pulumi CLI)",
+    )
+    parser.add_argument("--out", type=Path, help="the folder to write (default: sheets/STACK/)")
+
+
+def status_of(access: StudentAccess) -> str:
+    """Only what the outputs know; they are as of the last `pulumi up`."""
+    if not access.public_ip:
+        return "no address yet: run pulumi up"
+    if access.first_boot_seconds is not None:
+        return f"ready at pulumi up: first boot took {access.first_boot_seconds:.0f} s"
+    return "not known: pulumi up did not report its first boot; open the URL to see"
+
+
+def key_file_of(access: StudentAccess) -> str:
+    if not access.ssh_private_key:
+        return ""
+    if access.student in ("", ".", "..") or Path(access.student).name != access.student:
+        raise OutputsError(f"student {access.student!r} in the outputs cannot name a key file.")
+    return f"{KEYS_DIR}/{access.student}.pem"
+
+
+def ssh_command_with_key(command: str, key_file: str) -> str:
+    """The outputs' ssh command, logging in with the key file the sheet wrote."""
+    if not key_file or not command:
+        return command
+    words = shlex.split(command)
+    if "-i" in words[:-1]:
+        words[words.index("-i") + 1] = key_file
+    else:
+        words[1:1] = ["-i", key_file]
+    return shlex.join(words)
+
+
+def card_of(access: StudentAccess) -> Card:
+    key_file = key_file_of(access)
+    return Card(access, ssh_command_with_key(access.ssh_command, key_file), key_file, status_of(access))
+
+
+def hosts_text(stack: str, cards: list[Card]) -> str:
+    lines = [
+        f"# Written by flasklab (python -m flasklab class sheet --stack {stack}): the servers of",
+        f"# stack {stack}, one line per student. Paste these lines once at the end of the hosts file:",
+        "#   Linux, macOS: /etc/hosts (sudo nano /etc/hosts)",
+        r"#   Windows: C:\Windows\System32\drivers\etc\hosts (Notepad run as administrator)",
+    ]
+    for card in cards:
+        line = card.access.hosts_line
+        lines.append(line if card.access.public_ip else f"# {card.access.student}: no address yet")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: Path, cards: list[Card]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_COLUMNS)
+        for card in cards:
+            access = card.access
+            seconds = access.first_boot_seconds
+            writer.writerow(
+                [
+                    access.student,
+                    access.public_ip,
+                    " ".join(access.server_names),
+                    access.url,
+                    access.hosts_line,
+                    card.ssh_command,
+                    card.key_file,
+                    "" if seconds is None else f"{seconds:.0f}",
+                    card.status,
+                ]
+            )
+
+
+def render_html(stack: str, cards: list[Card]) -> str:
+    written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return ENVIRONMENT.get_template(TEMPLATE).render(
+        stack=stack, cards=cards, written=written, hosts_file=HOSTS_FILE
+    )
+
+
+def write_keys(folder: Path, cards: list[Card]) -> int:
+    """Each key the stack made, 0600 in a 0700 folder; keys of students gone are removed."""
+    keys = {card.key_file: card.access.ssh_private_key for card in cards if card.key_file}
+    keys_dir = folder / KEYS_DIR
+    if not keys and not keys_dir.exists():
+        return 0
+    keys_dir.mkdir(mode=0o700, exist_ok=True)
+    keys_dir.chmod(0o700)
+    for stale in keys_dir.glob("*.pem"):
+        if f"{KEYS_DIR}/{stale.name}" not in keys:
+            stale.unlink()
+    for key_file, key in keys.items():
+        # Created 0600 from the start: the key is never readable by others, even briefly.
+        descriptor = os.open(folder / key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), 0o600)
+            file.write(key if key.endswith("\n") else key + "\n")
+    return len(keys)
+
+
+def write_sheet(stack: str, students: list[StudentAccess], folder: Path) -> int:
+    """Writes the sheet's files; the number of key files written."""
+    cards = [card_of(access) for access in students]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / HOSTS_FILE).write_text(hosts_text(stack, cards), encoding="utf-8")
+    write_csv(folder / CSV_FILE, cards)
+    (folder / HTML_FILE).write_text(render_html(stack, cards), encoding="utf-8")
+    return write_keys(folder, cards)
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = args.out or SHEETS_DIR / args.stack
+    try:
+        students = read_outputs(args.stack, args.outputs)
+        keys = write_sheet(args.stack, students, folder)
+    except OutputsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"cannot write the sheet in {folder}: {error.strerror} ({error.filename})", file=sys.stderr)
+        return 2
+    files = ", ".join((HOSTS_FILE, CSV_FILE, HTML_FILE))
+    print(f"wrote the access sheet of {len(students)} students in {folder}/: {files}")
+    if keys:
+        print(f"private keys: {keys}, in {folder / KEYS_DIR}/ (0600): hand each student theirs privately")
+    return 0
