@@ -83,7 +83,11 @@ def key_file_of(access: StudentAccess) -> str:
     if not access.ssh_private_key:
         return ""
     if access.student in ("", ".", "..") or Path(access.student).name != access.student:
-        raise OutputsError(f"student {access.student!r} in the outputs cannot name a key file.")
+        raise OutputsError(
+            f"student {access.student!r} in the outputs cannot name its key file: these outputs are "
+            f"not flasklab's (its student names are letters, digits and -). Save the stack's own with "
+            f"`pulumi stack output --json --show-secrets`."
+        )
     return f"{KEYS_DIR}/{access.student}.pem"
 
 
