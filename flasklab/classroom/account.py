@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
@@ -33,9 +33,9 @@ from flasklab import plan
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ec2.type_defs import FilterTypeDef, InstanceTypeDef
+    from mypy_boto3_ec2.type_defs import FilterTypeDef, InstanceTypeDef, PaginatorConfigTypeDef
 
-RETRY_MODE = "standard"
+RETRY_MODE: Final = "standard"
 MAX_ATTEMPTS = 10
 # The states of an instance that still exists (a terminated one stays listed for a while).
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -155,9 +155,11 @@ def course_filters(course: str) -> list[FilterTypeDef]:
 
 def find_servers(client: EC2Client, course: str, page_size: int | None = None) -> list[Server]:
     """Every live instance of the course, over as many pages as EC2 returns."""
-    filters = [*course_filters(course), {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
-    pagination = {"PageSize": page_size} if page_size else {}
-    pages = client.get_paginator("describe_instances").paginate(Filters=filters, PaginationConfig=pagination)
+    state: FilterTypeDef = {"Name": "instance-state-name", "Values": list(LIVE_STATES)}
+    pagination: PaginatorConfigTypeDef = {"PageSize": page_size} if page_size else {}
+    pages = client.get_paginator("describe_instances").paginate(
+        Filters=[*course_filters(course), state], PaginationConfig=pagination
+    )
     servers = [
         server_of(instance)
         for page in pages
