@@ -49,20 +49,25 @@ def ec2(monkeypatch, tmp_path) -> Iterator[object]:
 
 def launch(ec2, tags: dict[str, str]) -> Launched:
     """A server as `pulumi up` makes it: instance, security group and key pair, each tagged."""
-
-    def spec(kind: str) -> list:
-        return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-
     name = f"{tags.get('Name', 'x')}-{len(ec2.describe_key_pairs()['KeyPairs'])}"
     group = ec2.create_security_group(
-        GroupName=name, Description="d", TagSpecifications=spec("security-group")
+        GroupName=name, Description="flasklab", TagSpecifications=tagged("security-group", tags)
     )
-    key = ec2.create_key_pair(KeyName=name, TagSpecifications=spec("key-pair"))
+    key = ec2.create_key_pair(KeyName=name, TagSpecifications=tagged("key-pair", tags))
+    instance_id = launch_instance(ec2, tags, SecurityGroupIds=[group["GroupId"]], KeyName=name)
+    return Launched(instance_id, group["GroupId"], key["KeyPairId"])
+
+
+def launch_instance(ec2, tags: dict[str, str], **more) -> str:
+    """One instance in its own reservation, as `pulumi up` makes each."""
     [instance] = ec2.run_instances(
-        ImageId=FAKE_AMI, MinCount=1, MaxCount=1, SecurityGroupIds=[group["GroupId"]],
-        KeyName=name, TagSpecifications=spec("instance"),
-    )["Instances"]  # fmt: skip
-    return Launched(instance["InstanceId"], group["GroupId"], key["KeyPairId"])
+        ImageId=FAKE_AMI, MinCount=1, MaxCount=1, TagSpecifications=tagged("instance", tags), **more
+    )["Instances"]
+    return instance["InstanceId"]
+
+
+def tagged(kind: str, tags: dict[str, str]) -> list:
+    return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
 
 
 def stray(settings: Settings, **changes: str) -> dict[str, str]:
@@ -199,7 +204,7 @@ def test_sweep_keeps_a_security_group_still_in_use_and_says_so(
 def test_more_servers_than_a_page_are_all_found(ec2):
     [ana] = [s for s in load_stack_servers("class-demo") if s.student == "ana"]
     # One reservation each, as `pulumi up` makes them: EC2 pages reservations.
-    launched = {launch(ec2, stray(ana, student=f"s{n:03d}")).instance_id for n in range(130)}
+    launched = {launch_instance(ec2, stray(ana, student=f"s{n:03d}")) for n in range(130)}
     client = account.ec2_client(REGION)
     assert {s.instance_id for s in account.find_servers(client, COURSE, page_size=7)} == launched
     # moto's default page is 100 reservations, as AWS pages describe_instances too.
@@ -209,7 +214,7 @@ def test_more_servers_than_a_page_are_all_found(ec2):
 
 def test_stop_pages_through_every_server_too(ec2, monkeypatch):
     [ana] = [s for s in load_stack_servers("class-demo") if s.student == "ana"]
-    launched = {launch(ec2, stray(ana, student=f"s{n:03d}")).instance_id for n in range(12)}
+    launched = {launch_instance(ec2, stray(ana, student=f"s{n:03d}")) for n in range(12)}
     real_find = account.find_servers
     monkeypatch.setattr(
         "flasklab.classroom.power.find_servers", lambda client, course: real_find(client, course, page_size=5)
