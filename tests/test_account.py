@@ -157,6 +157,13 @@ def test_stop_of_a_student_not_in_the_course_names_its_students(ec2, account_of_
     assert set(states(ec2).values()) == {"running"}
 
 
+def test_a_course_without_servers_says_so(ec2, account_of_two_courses, capsys):
+    for command in ("status", "stop", "start"):
+        assert run_class(command, "--course", "no-such-course", "--region", REGION) == 0
+        assert f"no servers of course no-such-course in {REGION}" in capsys.readouterr().out
+    assert set(states(ec2).values()) == {"running"}
+
+
 def resources_left(ec2) -> tuple[set[str], set[str]]:
     groups = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     keys = {k["KeyPairId"] for k in ec2.describe_key_pairs()["KeyPairs"]}
