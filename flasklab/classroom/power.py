@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         client = ec2_client(args.region)
         with aws_errors(args.region):
             servers = chosen_servers(find_servers(client, args.course), args.course, args.student)
+            if not servers:
+                print(f"no servers of course {args.course} in {client.meta.region_name}.")
+                return 0
             apply(client, change, servers)
     except AccountError as error:
         print(error, file=sys.stderr)
