@@ -20,8 +20,8 @@ from flasklab.stacks import load_stack_servers
 from tests.conftest import FAKE_AMI
 
 REGION = "eu-west-1"
-COURSE = "web-deploy-2026"  # stacks/Pulumi.class-demo.yaml: ana, ben, carla
-OTHER_COURSE = "daw2-despliegue"  # stacks/Pulumi.ana-bookworm.yaml
+# The example stacks: class-demo (ana, ben, carla) in COURSE, ana-bookworm in another.
+COURSE = load_stack_servers("class-demo")[0].course
 
 
 @dataclasses.dataclass
@@ -81,6 +81,7 @@ def account_of_two_courses(ec2) -> dict[str, Launched]:
     flasklab did not make (no managed-by tag)."""
     class_demo = load_stack_servers("class-demo")
     [bookworm] = load_stack_servers("ana-bookworm")
+    assert bookworm.course != COURSE
     launched = {s.student: launch(ec2, plan.tags(s)) for s in class_demo}
     launched["bookworm"] = launch(ec2, plan.tags(bookworm))
     launched["dora"] = launch(ec2, stray(class_demo[0], student="dora"))
