@@ -39,7 +39,8 @@ class Change:
 
 
 CHANGES = {
-    "stop": Change("stop", "stopped", ("pending", "running")),
+    # EC2 refuses to stop a pending instance (IncorrectInstanceState): it is left for a rerun.
+    "stop": Change("stop", "stopped", ("running",)),
     "start": Change("start", "running", ("stopped",)),
 }
 
