@@ -351,3 +351,13 @@ def test_status_says_which_names_did_not_fit_the_tag(ec2, capsys):
     assert run_class("status", "--course", COURSE, "--region", REGION) == 0
     out = capsys.readouterr().out
     assert "# ana: 6 more names did not fit the instance's tag; add them from serverAliases" in out
+
+
+def test_a_stack_pulumi_lists_without_a_readable_stack_file_keeps_its_resources(monkeypatch):
+    monkeypatch.setattr(sweep, "existing_stacks", lambda: (["class-demo", "elsewhere"], "test", []))
+    known = sweep.known_servers()
+    assert known.students["elsewhere"] is None
+    assert known.why_stray("elsewhere", "anyone") == ""
+    assert any("the students of stack elsewhere cannot be read" in note for note in known.notes)
+    assert known.why_stray("class-demo", "dora")
+    assert known.why_stray("gone", "") == "stack gone does not exist"
