@@ -107,6 +107,12 @@ MANAGED_BY = "flasklab"
 TAG_COURSE = "course"
 TAG_STACK = "stack"
 TAG_STUDENT = "student"  # only on a class stack's servers (a roster's student)
+# The server's names, space-separated, so `class status` writes a hosts file after a
+# stop/start changed the addresses; when they do not fit a tag value, as many whole
+# names as fit, and TAG_SERVER_NAMES_OMITTED says how many are left out.
+TAG_SERVER_NAMES = "server-names"
+TAG_SERVER_NAMES_OMITTED = "server-names-omitted"
+TAG_VALUE_LIMIT = 256  # EC2's longest tag value, in Unicode characters
 
 
 def resource_name(settings: Settings) -> str:
@@ -124,6 +130,19 @@ def tags(settings: Settings) -> dict[str, str]:
     }
     if settings.student:
         tags[TAG_STUDENT] = settings.student
+    return tags | server_names_tags(settings.server_names)
+
+
+def server_names_tags(names: tuple[str, ...]) -> dict[str, str]:
+    """TAG_SERVER_NAMES with as many whole names as fit, and how many did not."""
+    kept: list[str] = []
+    for name in names:
+        if len(" ".join([*kept, name])) > TAG_VALUE_LIMIT:
+            break
+        kept.append(name)
+    tags = {TAG_SERVER_NAMES: " ".join(kept)}
+    if len(kept) < len(names):
+        tags[TAG_SERVER_NAMES_OMITTED] = str(len(names) - len(kept))
     return tags
 
 

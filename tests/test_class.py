@@ -164,3 +164,15 @@ def test_rehearsing_a_class_stack_picks_a_student(roster):
     assert load_stack("class-demo", student="carla").recipe.name == "apache-modwsgi"
     with pytest.raises(ConfigError, match=r"zoe is not a student of stack class-demo\. Its students: ana"):
         load_stack("class-demo", student="zoe")
+
+
+def test_every_students_instance_group_and_key_pair_carry_the_tags_class_commands_find(run_program):
+    run = run_program("class-demo")
+    for settings in load_stack_servers("class-demo"):
+        name = f"flasklab-class-demo-{settings.student}"
+        expected = plan.tags(settings)
+        assert expected[plan.TAG_SERVER_NAMES] == " ".join(settings.server_names)
+        assert by_name(run, SECURITY_GROUP)[f"{name}-sg"]["inputs"]["tags"] == expected
+        assert by_name(run, KEY_PAIR)[f"{name}-key"]["inputs"]["tags"] == expected
+        instance_tags = by_name(run, INSTANCE)[f"{name}-instance"]["inputs"]["tags"]
+        assert {k: v for k, v in instance_tags.items() if k != "image"} == expected

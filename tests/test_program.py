@@ -36,6 +36,7 @@ def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stac
         "course": settings.course,
         "managed-by": "flasklab",
         "image": f"debian-{settings.debian_release}-x86_64",
+        "server-names": " ".join(settings.server_names),
     }
     assert instance["vpcSecurityGroupIds"] == [f"flasklab-{stack}-sg-id"]
 

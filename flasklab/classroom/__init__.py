@@ -9,4 +9,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("rebuild", "replace one student's server: prints (or --run runs) its pulumi up --replace"),
     "sheet": ("sheet", "the class's access sheet: a hosts file, a CSV, a printable page and the keys"),
     "stacks": ("student_stacks", "write one stack file per roster row from a template stack"),
+    "status": ("status", "the course's servers in AWS now (state, uptime, address) and a fresh hosts file"),
+    "stop": ("power", "stop the course's servers (or --student's) and wait until they are stopped"),
+    "start": ("power", "start the course's servers (or --student's) and wait until they run"),
+    "sweep": ("sweep", "list (--yes: delete) what flasklab left of stacks or students that no longer exist"),
 }
