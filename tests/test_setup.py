@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,13 @@ def test_the_browser_is_installed_for_the_tests_only():
     tests_install = {word for words in apt_installs(setup_commands(test_script)) for word in words}
     assert "chromium" in tests_install
     assert "chromium" not in {word for words in apt_installs(setup_commands()) for word in words}
+
+
+def test_pulumis_virtualenv_gets_every_package_flasklab_imports():
+    """`pulumi up` installs requirements.txt into venv/, and a teacher runs the class
+    commands from there too: it must hold flasklab's own dependencies and the pulumi extra."""
+    project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
+    wanted = {*project["dependencies"], *project["optional-dependencies"]["pulumi"]}
+    lines = (PROJECT_DIR / "requirements.txt").read_text().splitlines()
+    listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert wanted == listed, f"missing: {sorted(wanted - listed)}; extra: {sorted(listed - wanted)}"
