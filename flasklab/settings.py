@@ -25,6 +25,7 @@ import yaml
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
+from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
@@ -72,8 +73,9 @@ _PRIVATE_KEY = re.compile(
 )
 _READY_PATH = re.compile(r"/[\w./~-]*(\?[\w=&.~%-]*)?")
 READY_TEXT_MAX_LENGTH = 200
-# Text settings that no pattern holds to one line.
-_FREE_TEXT = ("course", "keyName")
+# Text settings that no pattern holds to one line, with AWS's limits on their length: a
+# tag's value (course) and a key pair's name (keyName).
+FREE_TEXT_MAX_LENGTH = {"course": 256, "keyName": 255}
 # Characters an env-file value cannot hold and still read the same to sh, systemd and
 # python-dotenv (the file is KEY='value').
 _ENV_VALUE_FORBIDDEN = ("'", "\\", *LINE_BREAKS)
@@ -84,28 +86,6 @@ RESERVED_ENV = {
     "DATABASE_URL": "database and databasePassword",
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
-# Names the app's user, group, database and units cannot take on the server: Debian's
-# system accounts and groups, the login users of cloud images, the services' accounts.
-_TAKEN_NAMES_WORDS = (
-    "root daemon bin sys sync games man lp mail news uucp proxy www_data backup list irc gnats "
-    "nobody adm tty disk kmem dialout fax voice cdrom floppy tape sudo audio dip operator src "
-    "shadow utmp video sasl plugdev staff users nogroup netdev messagebus sshd systemd_network "
-    "systemd_resolve systemd_timesync systemd_journal admin debian ubuntu ec2_user supervisor "
-    "nginx apache apache2 mysql mariadb postgres postgresql uwsgi gunicorn certbot flasklab "
-)
-TAKEN_NAMES = frozenset(_TAKEN_NAMES_WORDS.split())
-# Words PostgreSQL and MariaDB reserve: a database or user named so breaks their setup SQL.
-_SQL_RESERVED_WORDS = (
-    "ALL ANALYSE ANALYZE AND ANY ARRAY AS ASC ASYMMETRIC BOTH CASE CAST CHECK COLLATE COLUMN "
-    "CONSTRAINT CREATE CURRENT_CATALOG CURRENT_DATE CURRENT_ROLE CURRENT_TIME CURRENT_TIMESTAMP "
-    "CURRENT_USER DEFAULT DEFERRABLE DESC DISTINCT DO ELSE END EXCEPT FALSE FETCH FOR FOREIGN "
-    "FROM GRANT GROUP HAVING IN INITIALLY INTERSECT INTO LATERAL LEADING LIMIT LOCALTIME "
-    "LOCALTIMESTAMP NOT NULL OFFSET ON ONLY OR ORDER PLACING PRIMARY REFERENCES RETURNING SELECT "
-    "SESSION_USER SOME SYMMETRIC TABLE THEN TO TRAILING TRUE UNION UNIQUE USER USING VARIADIC "
-    "WHEN WHERE WINDOW WITH DATABASE DELETE DROP INDEX INSERT KEY KEYS LIKE MATCH READ SCHEMA "
-    "SET SHOW UPDATE USAGE "
-)
-SQL_RESERVED = frozenset(_SQL_RESERVED_WORDS.split())
 _EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
 _PRIVATE_SUFFIXES = (
@@ -474,9 +454,11 @@ def _network_problems(values: _Values) -> Iterator[str]:
 
 def _free_text_problems(values: _Values) -> Iterator[str]:
     """course and keyName: any text, on one line (YAML would split it on the server)."""
-    for key in _FREE_TEXT:
+    for key, most in FREE_TEXT_MAX_LENGTH.items():
         if any(char in (values[key] or "") for char in LINE_BREAKS):
             yield f"{key} must be one line: it holds a line break."
+        if len(values[key] or "") > most:
+            yield f"{key} is {len(values[key])} characters; AWS takes at most {most}: shorten it."
 
 
 def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:

@@ -1,0 +1,142 @@
+"""What the property tests hold every generated config to: a clean refusal (the
+settings' ConfigError, each problem naming a setting, no traceback, no secret echoed),
+or rendered files that carry each drawn value exactly."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import yaml
+
+from flasklab import plan
+from flasklab.app_secrets import AppSecrets, rules_for
+from flasklab.render import (
+    RenderedFile,
+    build_cloud_config,
+    render_files,
+    render_user_data,
+    user_data_problems,
+)
+from flasklab.settings import ConfigError, Settings, declared_keys
+from tests.conftest import TEST_SECRETS
+from tests.settings_strategies import SECRET_KEYS, SECRET_MARK
+
+# libyaml's loader, for speed: the checkers also load the user-data with cloud-init's own.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# AWS's limit on a tag's value (EC2 refuses longer ones when the instance is created).
+AWS_TAG_VALUE_MAX = 256
+
+
+def refusal_problems(error: ConfigError, raw: dict[str, Any]) -> list[str]:
+    """How a refusal falls short of the rules ([] when it is clean)."""
+    text = str(error)
+    found = []
+    if "Traceback" in text:
+        found.append(f"the refusal holds a traceback: {text}")
+    keys = declared_keys()
+    for problem in error.problems:
+        named = [key for key in keys if key in problem] + [key for key in raw if key in problem]
+        if not named:
+            found.append(f"a problem names no setting: {problem!r}")
+    for key in SECRET_KEYS:
+        value = raw.get(key)
+        if isinstance(value, str) and SECRET_MARK in value and SECRET_MARK in text:
+            found.append(f"the refusal echoes {key}'s secret value: {text}")
+    return found
+
+
+def secrets_of(settings: Settings) -> AppSecrets:
+    """The chosen secrets, else the tests' stand-ins."""
+    return AppSecrets(
+        **{
+            rule.field: settings.chosen_secrets.value(rule) or getattr(TEST_SECRETS, rule.field)
+            for rule in rules_for(settings.database is not None)
+        }
+    )
+
+
+def user_data_round_trip(settings: Settings, files: list[RenderedFile]) -> list[str]:
+    """The user-data, as cloud-init loads it back, writes each file exactly as rendered."""
+    secrets = secrets_of(settings)
+    document = yaml.load(render_user_data(settings, secrets), Loader=_Loader)
+    if document != build_cloud_config(settings, secrets):
+        return ["the user-data does not load back as the cloud-config it was made from"]
+    written = {entry["path"]: entry["content"] for entry in document["write_files"]}
+    return [f"{file.path} is written changed" for file in files if written.get(file.path) != file.content]
+
+
+def _file(files: list[RenderedFile], ending: str) -> RenderedFile | None:
+    return next((file for file in files if file.path.endswith(ending)), None)
+
+
+def _site_names(files: list[RenderedFile]) -> list[str] | None:
+    """The names the web server's site answers to, as Nginx or Apache reads them."""
+    for file in files:
+        if file.checker == "nginx":
+            return re.search(r"^\s*server_name (.*);$", file.content, re.M).group(1).split()  # type: ignore[union-attr]
+        if file.checker == "apache":
+            block = file.content.split("<VirtualHost", 2)[-1]  # the site's own, after the catch-all
+            return re.findall(r"^\s*Server(?:Name|Alias) (\S+)$", block, re.M)
+    return None
+
+
+def _env_file_values(files: list[RenderedFile]) -> dict[str, str]:
+    env = next(file for file in files if file.checker == "env")
+    return dict(
+        word.partition("=")[::2]
+        for line in env.content.splitlines()
+        for word in shlex.split(line, comments=True)
+    )
+
+
+def _last_word_of_line_with(script: str, marker: str) -> str | None:
+    line = next((line for line in script.splitlines() if marker in line), None)
+    return None if line is None else shlex.split(line)[-1]
+
+
+def carried_problems(raw: dict[str, Any], settings: Settings, files: list[RenderedFile]) -> list[str]:
+    """Each drawn value the rendered files (or the resources' tags) must hold exactly."""
+    found = []
+    if isinstance(raw.get("serverName"), str) and _site_names(files) is not None:
+        names = _site_names(files)
+        if not names or names[0] != raw["serverName"]:
+            found.append(f"the site answers to {names}, not to serverName {raw['serverName']!r}")
+    if isinstance(raw.get("appEnv"), dict):
+        env = _env_file_values(files)
+        for name, value in raw["appEnv"].items():
+            if env.get(name) != str(value):
+                found.append(f"the env file reads appEnv.{name} as {env.get(name)!r}, not {str(value)!r}")
+    script = next(file.content for file in files if file.path.endswith("flasklab-deploy"))
+    ready_text = raw.get("readyText")
+    if isinstance(ready_text, str) and ready_text:
+        read = _last_word_of_line_with(script, "grep --quiet --fixed-strings")
+        if read != ready_text:
+            found.append(f"the deploy script looks for {read!r}, not readyText {ready_text!r}")
+    migrate = raw.get("appMigrate")
+    if isinstance(migrate, str) and migrate.strip():
+        read = _last_word_of_line_with(script, "flasklab-migrate")
+        if read != migrate.strip():
+            found.append(f"the deploy script migrates with {read!r}, not appMigrate {migrate.strip()!r}")
+    course = plan.tags(settings)[plan.TAG_COURSE]
+    if isinstance(raw.get("course"), str) and course != raw["course"]:
+        found.append(f"the course tag is {course!r}, not course {raw['course']!r}")
+    for tag, value in plan.tags(settings).items():
+        if len(value) > AWS_TAG_VALUE_MAX:
+            found.append(f"tag {tag} is {len(value)} characters: AWS refuses over {AWS_TAG_VALUE_MAX}")
+    return found
+
+
+def rendered_or_refused(
+    raw: dict[str, Any], servers: list[Settings]
+) -> list[tuple[Settings, list[RenderedFile]]]:
+    """Each accepted server's files; a user-data too big for EC2 is a refusal, checked too."""
+    rendered = []
+    for settings in servers:
+        size_problems = user_data_problems(settings)
+        if size_problems:
+            assert all("Traceback" not in problem for problem in size_problems)
+            continue
+        rendered.append((settings, render_files(settings, secrets_of(settings))))
+    return rendered
