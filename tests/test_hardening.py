@@ -210,3 +210,20 @@ def test_user_data_over_the_limit_is_refused_before_any_resource(run_program):
     with pytest.raises(pulumi.RunError, match="over AWS's 16 KB limit even compressed"):
         run_program("dev", appEnv=big)
     assert run_program.runs[-1].resources == [] and run_program.runs[-1].calls == []
+
+
+# Found by the property tests (tests/test_properties.py).
+
+
+@pytest.mark.parametrize(("key", "most"), [("course", 256), ("keyName", 255)])
+def test_free_text_longer_than_aws_takes_is_refused(key, most):
+    assert load_settings({key: "x" * most}, "test")
+    [problem] = problems_of(**{key: "x" * (most + 1)})
+    assert f"{key} is {most + 1} characters; AWS takes at most {most}" in problem
+
+
+def test_a_roster_name_too_long_for_the_file_system_is_refused_not_a_traceback():
+    from flasklab.roster import load_servers
+
+    with pytest.raises(ConfigError, match="roster: there is no file"):
+        load_servers({"roster": "r" * 300}, "test")

@@ -18,7 +18,7 @@ from tests.property_checks import (
 from tests.settings_strategies import SECRET_KEYS, SETTING_STRATEGIES, config_variants
 
 # Reproducible in CI: the same examples every run, no example database on disk.
-HOST_EXAMPLES = 300
+HOST_EXAMPLES = 200
 
 
 def test_every_declared_setting_has_a_strategy():
