@@ -10,6 +10,7 @@ files, and writes every result to results.json.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import shutil
@@ -44,24 +45,37 @@ class Check:
 
 @dataclass(frozen=True)
 class Server:
-    """What one server's checks need: its files, user-data, app user and log folder."""
+    """What one server's checks need: its files and user-data, its app's user and log
+    folder, and what its env file must read as (name -> value)."""
 
     files: list[RenderedFile]
     user_data: str
     app_user: str
     log_dir: str
+    env: dict[str, str]
 
 
 # Runs each check (setup, then the command, in sh) and writes their results.
 _DRIVER = """
-import json, subprocess, sys
+import json, subprocess, sys, time
 checks = json.load(open(sys.argv[1]))
 results = []
 for check in checks:
     script = "".join(f"{step} && " for step in check["setup"]) + 'exec "$@"'
+    start = time.monotonic()
     done = subprocess.run(["sh", "-c", script, "sh", *check["command"]], capture_output=True, text=True)
-    results.append([done.returncode, done.stdout, done.stderr])
+    results.append([done.returncode, done.stdout, done.stderr, time.monotonic() - start])
 json.dump(results, open(sys.argv[2], "w"))
+"""
+
+
+# Prints each file (path -> content) the user-data writes, as cloud-init reads it.
+_CLOUD_INIT_READER = """
+import json, sys
+from cloudinit import util
+with open(sys.argv[1], encoding="utf-8") as file:
+    document = util.load_yaml(file.read())
+print(json.dumps({entry["path"]: entry["content"] for entry in document["write_files"]}))
 """
 
 
@@ -71,6 +85,8 @@ class Batch:
     def __init__(self, root: Path, codename: str) -> None:
         self.root, self.codename = root, codename
         self.checks: list[tuple[int, Check]] = []
+        # Seconds each tool took in all, once run (for the figures in a failure or -s).
+        self.seconds: dict[str, float] = {}
 
     def inside(self, path: Path) -> str:
         return f"{CHECK_DIR}/{path.relative_to(self.root).as_posix()}"
@@ -97,7 +113,7 @@ class Batch:
     def add_server(self, index: int, server: Server) -> None:
         folder = self.root / f"server-{index}"
         folder.mkdir()
-        checks = [self._cloud_init(folder, server.user_data)]
+        checks = self._cloud_init(folder, server)
         units = [file for file in server.files if file.checker == "systemd"]
         if units:
             checks.append(self._systemd(folder / "systemd", units))
@@ -105,12 +121,8 @@ class Batch:
         if supervised:
             checks.append(self._supervisor(folder / "supervisor", supervised, server))
         for number, file in enumerate(server.files):
-            make = (
-                getattr(self, f"_{file.checker}", None)
-                if file.checker not in ("systemd", "supervisor")
-                else None
-            )
-            if make is not None:
+            make = getattr(self, f"_{file.checker}", None)
+            if make is not None and file.checker not in ("systemd", "supervisor"):
                 file_folder = folder / f"{file.checker}-{number}"
                 file_folder.mkdir()
                 checks.append(make(file_folder, file, server))
@@ -128,7 +140,9 @@ class Batch:
         assert done.returncode == 0, f"the batch driver failed: {done.stdout}{done.stderr}"
         results = json.loads((self.root / "results.json").read_text())
         complaints: dict[int, dict[str, str]] = {}
-        for (index, check), (status, out, err) in zip(self.checks, results, strict=True):
+        for (index, check), (status, out, err, seconds) in zip(self.checks, results, strict=True):
+            tool = check.label.rsplit("(", 1)[-1].rstrip(")")
+            self.seconds[tool] = self.seconds.get(tool, 0.0) + seconds
             said = check.judge(status, out, err)
             if said:
                 complaints.setdefault(index, {})[check.label] = said
@@ -136,10 +150,22 @@ class Batch:
 
     # One method per checker (flasklab.recipes.ServerFile.checker), as in config_tools.
 
-    def _cloud_init(self, folder: Path, user_data: str) -> Check:
-        (folder / "user-data").write_text(user_data)
-        command = ("cloud-init", "schema", "--config-file", self.inside(folder / "user-data"))
-        return Check("user-data (cloud-init schema)", (), command, _status_only)
+    def _cloud_init(self, folder: Path, server: Server) -> list[Check]:
+        """cloud-init's schema, and its own YAML loader giving back each file exactly."""
+        (folder / "user-data").write_text(server.user_data)
+        user_data = self.inside(folder / "user-data")
+        written = {file.path: file.content for file in server.files}
+        schema = ("cloud-init", "schema", "--config-file", user_data)
+        loader = ("python3", "-c", _CLOUD_INIT_READER, user_data)
+        return [
+            Check("user-data (cloud-init schema)", (), schema, _status_only),
+            Check(
+                "user-data (cloud-init's loader)",
+                (),
+                loader,
+                functools.partial(_written_judge, expected=written),
+            ),
+        ]
 
     def _nginx(self, folder: Path, site: RenderedFile, server: Server) -> Check:
         (folder / "site.conf").write_text(site.content)
@@ -248,7 +274,8 @@ class Batch:
     def _env(self, folder: Path, env: RenderedFile, server: Server) -> Check:
         (folder / "env").write_text(env.content)
         command = ("python3", "-c", _ENV_READER, self.inside(folder / "env"))
-        return Check(f"{env.path} (sh, python-dotenv, shlex)", (), command, _env_judge)
+        judge = functools.partial(_env_judge, expected=server.env)
+        return Check(f"{env.path} (sh, python-dotenv, shlex)", (), command, judge)
 
 
 def _status_only(status: int, out: str, err: str) -> str:
@@ -268,10 +295,18 @@ def _apache_judge(status: int, out: str, err: str) -> str:
     return "" if status == 0 and not complaints else err or out
 
 
-def _env_judge(status: int, out: str, err: str) -> str:
+def _env_judge(status: int, out: str, err: str, expected: dict[str, str]) -> str:
+    """Every reader reads every name and value exactly as flasklab meant them."""
     if status != 0:
         return out + err
     read = json.loads(out)
-    if read["sh"] == read["python-dotenv"] == read["shlex"]:
+    if read["sh"] == read["python-dotenv"] == read["shlex"] == expected:
         return ""
-    return ", ".join(f"{reader} read {values}" for reader, values in read.items())
+    return ", ".join(f"{reader} read {values}" for reader, values in read.items()) + f"; meant {expected}"
+
+
+def _written_judge(status: int, out: str, err: str, expected: dict[str, str]) -> str:
+    if status != 0:
+        return out + err
+    changed = [path for path, content in json.loads(out).items() if expected.get(path) != content]
+    return f"cloud-init would write these changed: {changed}" if changed else ""

@@ -1,24 +1,34 @@
 """Property tests over every setting: for generated configs, either a clean refusal or
-rendered files that carry each value exactly (and, with the checkers, pass their tools)."""
+rendered files that carry each value exactly and pass their own tools."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 
+from flasklab.render import flasklab_env, render_user_data
 from flasklab.roster import load_servers
-from flasklab.settings import ConfigError, declared_keys
+from flasklab.settings import DEBIAN_RELEASES, ConfigError, Settings, declared_keys
+from tests.config_batch import Batch, Server
+from tests.config_tools import needs_checkers
 from tests.property_checks import (
     carried_problems,
     refusal_problems,
     rendered_or_refused,
+    secrets_of,
     user_data_round_trip,
 )
 from tests.settings_strategies import SECRET_KEYS, SETTING_STRATEGIES, config_variants
 
-# Reproducible in CI: the same examples every run, no example database on disk.
+# Examples of the host-only test (each a render, about 0.1 s).
 HOST_EXAMPLES = 200
+# Configs drawn per release for the checkers (about a quarter are accepted): every
+# accepted one is checked, in one container.
+CHECKED_DRAWS = 60
 
 
 def test_every_declared_setting_has_a_strategy():
@@ -26,17 +36,17 @@ def test_every_declared_setting_has_a_strategy():
     assert sorted(SETTING_STRATEGIES) == sorted(declared_keys())
 
 
-def check_variant(raw: dict[str, Any]) -> None:
+def accepted_servers(raw: dict[str, Any]) -> list[tuple[Settings, list]]:
+    """The rendered servers of a config ([] when it is refused; the refusal checked)."""
     try:
         servers = load_servers(raw, "props", secret_keys=SECRET_KEYS)
     except ConfigError as error:
         assert refusal_problems(error, raw) == []
-        return
-    for server, files in rendered_or_refused(raw, servers):
-        assert user_data_round_trip(server, files) == []
-        assert carried_problems(raw, server, files) == []
+        return []
+    return rendered_or_refused(raw, servers)
 
 
+# Reproducible in CI: the same examples every run, no example database on disk.
 @settings(
     max_examples=HOST_EXAMPLES,
     deadline=None,
@@ -46,4 +56,56 @@ def check_variant(raw: dict[str, Any]) -> None:
 )
 @given(raw=config_variants())
 def test_generated_configs_are_refused_cleanly_or_carried_exactly(raw):
-    check_variant(raw)
+    for server, files in accepted_servers(raw):
+        assert user_data_round_trip(server, files) == []
+        assert carried_problems(raw, server, files) == []
+
+
+def server_to_check(server: Settings, files: list) -> Server:
+    secrets = secrets_of(server)
+    return Server(
+        files=files,
+        user_data=render_user_data(server, secrets),
+        app_user=server.app.user,
+        log_dir=server.app.log_dir,
+        env={**dict(server.app.env), **dict(flasklab_env(server, secrets))},
+    )
+
+
+@needs_checkers
+@pytest.mark.parametrize("release", sorted(DEBIAN_RELEASES))
+def test_generated_configs_pass_their_own_tools(release):
+    """Hypothesis draws the configs; every accepted one is checked in one container run
+    (a container per example, or per shrinking step, would cost minutes). A failure names
+    each failing config in full."""
+    accepted: dict[str, tuple[dict[str, Any], Settings, list]] = {}
+
+    @settings(
+        max_examples=CHECKED_DRAWS,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(drawn=config_variants())
+    def collect(drawn):
+        raw = {**drawn, "debianRelease": release}
+        # A class stack's first student stands for the others.
+        for server, files in accepted_servers(raw)[:1]:
+            accepted.setdefault(repr(raw), (raw, server, files))
+
+    collect()
+    assert len(accepted) >= CHECKED_DRAWS // 8, f"only {len(accepted)} drawn configs were accepted"
+    configs = list(accepted.values())
+    with tempfile.TemporaryDirectory(prefix="flasklab-props-") as folder:
+        checks = Batch(Path(folder), DEBIAN_RELEASES[release])
+        for index, (_, server, files) in enumerate(configs):
+            checks.add_server(index, server_to_check(server, files))
+        complaints = checks.run()
+    print(f"{len(configs)} configs, {len(checks.checks)} checks; seconds per tool: {checks.seconds}")
+    assert not complaints, "\n\n".join(
+        f"config {configs[index][0]!r}:\n"
+        + "\n".join(f"  {check}: {said}" for check, said in said_by.items())
+        for index, said_by in complaints.items()
+    )
