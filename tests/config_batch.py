@@ -69,13 +69,25 @@ json.dump(results, open(sys.argv[2], "w"))
 """
 
 
-# Prints each file (path -> content) the user-data writes, as cloud-init reads it.
+# cloud-init's schema and its own YAML loader on every server's user-data, in one
+# process (importing cloud-init takes a second): index -> its complaint and the files
+# (path -> content) the user-data writes, as cloud-init reads them.
 _CLOUD_INIT_READER = """
 import json, sys
 from cloudinit import util
-with open(sys.argv[1], encoding="utf-8") as file:
-    document = util.load_yaml(file.read())
-print(json.dumps({entry["path"]: entry["content"] for entry in document["write_files"]}))
+from cloudinit.config.schema import get_schema, validate_cloudconfig_file
+schema, report = get_schema(), {}
+for index, path in zip(sys.argv[1::2], sys.argv[2::2]):
+    try:
+        validate_cloudconfig_file(path, schema)
+        complaint = ""
+    except Exception as error:
+        complaint = f"{type(error).__name__}: {error}"
+    with open(path, encoding="utf-8") as file:
+        document = util.load_yaml(file.read()) or {}
+    written = {entry["path"]: entry["content"] for entry in document.get("write_files", [])}
+    report[index] = {"schema": complaint, "written": written}
+print(json.dumps(report))
 """
 
 
@@ -87,6 +99,8 @@ class Batch:
         self.checks: list[tuple[int, Check]] = []
         # Seconds each tool took in all, once run (for the figures in a failure or -s).
         self.seconds: dict[str, float] = {}
+        # index -> (its user-data, the files it must write: path -> content)
+        self.user_data: dict[int, tuple[Path, dict[str, str]]] = {}
 
     def inside(self, path: Path) -> str:
         return f"{CHECK_DIR}/{path.relative_to(self.root).as_posix()}"
@@ -113,7 +127,9 @@ class Batch:
     def add_server(self, index: int, server: Server) -> None:
         folder = self.root / f"server-{index}"
         folder.mkdir()
-        checks = self._cloud_init(folder, server)
+        (folder / "user-data").write_text(server.user_data)
+        self.user_data[index] = (folder / "user-data", {file.path: file.content for file in server.files})
+        checks = []
         units = [file for file in server.files if file.checker == "systemd"]
         if units:
             checks.append(self._systemd(folder / "systemd", units))
@@ -130,8 +146,11 @@ class Batch:
 
     def run(self) -> dict[int, dict[str, str]]:
         """server index -> {check: complaints} for every check with complaints."""
+        cloud_init = self._cloud_init()
         (self.root / "checks.json").write_text(
-            json.dumps([{"setup": check.setup, "command": check.command} for _, check in self.checks])
+            json.dumps(
+                [{"setup": check.setup, "command": check.command} for _, check in [*self.checks, cloud_init]]
+            )
         )
         (self.root / "driver.py").write_text(_DRIVER)
         done = in_checkers_image(
@@ -139,7 +158,7 @@ class Batch:
         )
         assert done.returncode == 0, f"the batch driver failed: {done.stdout}{done.stderr}"
         results = json.loads((self.root / "results.json").read_text())
-        complaints: dict[int, dict[str, str]] = {}
+        complaints = self._cloud_init_complaints(*results.pop())
         for (index, check), (status, out, err, seconds) in zip(self.checks, results, strict=True):
             tool = check.label.rsplit("(", 1)[-1].rstrip(")")
             self.seconds[tool] = self.seconds.get(tool, 0.0) + seconds
@@ -150,22 +169,36 @@ class Batch:
 
     # One method per checker (flasklab.recipes.ServerFile.checker), as in config_tools.
 
-    def _cloud_init(self, folder: Path, server: Server) -> list[Check]:
-        """cloud-init's schema, and its own YAML loader giving back each file exactly."""
-        (folder / "user-data").write_text(server.user_data)
-        user_data = self.inside(folder / "user-data")
-        written = {file.path: file.content for file in server.files}
-        schema = ("cloud-init", "schema", "--config-file", user_data)
-        loader = ("python3", "-c", _CLOUD_INIT_READER, user_data)
-        return [
-            Check("user-data (cloud-init schema)", (), schema, _status_only),
-            Check(
-                "user-data (cloud-init's loader)",
-                (),
-                loader,
-                functools.partial(_written_judge, expected=written),
-            ),
+    def _cloud_init(self) -> tuple[int, Check]:
+        arguments = [
+            part for index, (path, _) in self.user_data.items() for part in (str(index), self.inside(path))
         ]
+        command = ("python3", "-c", _CLOUD_INIT_READER, *arguments)
+        return -1, Check("user-data (cloud-init)", (), command, _status_only)
+
+    def _cloud_init_complaints(
+        self, status: int, out: str, err: str, seconds: float
+    ) -> dict[int, dict[str, str]]:
+        """Per server: the schema's complaint, and the files cloud-init would write changed."""
+        self.seconds["cloud-init"] = seconds
+        assert status == 0, f"cloud-init's checks failed: {out}{err}"
+        complaints: dict[int, dict[str, str]] = {}
+        for index, read in json.loads(out).items():
+            meant = self.user_data[int(index)][1]
+            changed = sorted(
+                path
+                for path in meant.keys() | read["written"].keys()
+                if read["written"].get(path) != meant.get(path)
+            )
+            said = {
+                "user-data (cloud-init schema)": read["schema"],
+                "user-data (cloud-init's loader)": f"cloud-init would write these changed: {changed}"
+                if changed
+                else "",
+            }
+            if any(said.values()):
+                complaints[int(index)] = {check: text for check, text in said.items() if text}
+        return complaints
 
     def _nginx(self, folder: Path, site: RenderedFile, server: Server) -> Check:
         (folder / "site.conf").write_text(site.content)
@@ -303,10 +336,3 @@ def _env_judge(status: int, out: str, err: str, expected: dict[str, str]) -> str
     if read["sh"] == read["python-dotenv"] == read["shlex"] == expected:
         return ""
     return ", ".join(f"{reader} read {values}" for reader, values in read.items()) + f"; meant {expected}"
-
-
-def _written_judge(status: int, out: str, err: str, expected: dict[str, str]) -> str:
-    if status != 0:
-        return out + err
-    changed = [path for path, content in json.loads(out).items() if expected.get(path) != content]
-    return f"cloud-init would write these changed: {changed}" if changed else ""

@@ -99,10 +99,13 @@ def _last_word_of_line_with(script: str, marker: str) -> str | None:
 def carried_problems(raw: dict[str, Any], settings: Settings, files: list[RenderedFile]) -> list[str]:
     """Each drawn value the rendered files (or the resources' tags) must hold exactly."""
     found = []
-    if isinstance(raw.get("serverName"), str) and _site_names(files) is not None:
-        names = _site_names(files)
-        if not names or names[0] != raw["serverName"]:
-            found.append(f"the site answers to {names}, not to serverName {raw['serverName']!r}")
+    names = _site_names(files)
+    # A class's student answers to <student>.<serverName> unless the roster names it.
+    drawn = raw.get("serverName") if not settings.student else None
+    if isinstance(drawn, str) and settings.server_name != drawn:
+        found.append(f"serverName {drawn!r} became {settings.server_name!r}")
+    if names is not None and names != list(settings.server_names):
+        found.append(f"the site answers to {names}, not to the server's names {settings.server_names}")
     if isinstance(raw.get("appEnv"), dict):
         env = _env_file_values(files)
         for name, value in raw["appEnv"].items():

@@ -42,10 +42,25 @@ hostile_text = st.one_of(
 )
 
 
+# One hostile piece, a newline most often (the break most settings must refuse).
+_piece = st.one_of(st.just("\n"), st.sampled_from(LINE_BREAKS), st.sampled_from(_SPECIAL + _ODD))
+
+
+def _spiked(value: Any, piece: str, at: int) -> str:
+    text = str(value)
+    at %= len(text) + 1
+    return text[:at] + piece + text[at:]
+
+
+def spiked(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[str]:
+    """A valid value with one hostile piece put in it, or at one of its ends."""
+    return st.builds(_spiked, valid, _piece, st.integers(0, 500))
+
+
 def _mostly(*valid: Any, extra: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[Any]:
-    """The valid values (and `extra`) twice as often as hostile text."""
+    """The valid values (and `extra`) half the time; else one spiked, or hostile text."""
     good = st.sampled_from(valid) if extra is None else st.one_of(st.sampled_from(valid), extra)
-    return st.one_of(good, good, hostile_text)
+    return st.one_of(good, good, spiked(good), hostile_text)
 
 
 _label = st.from_regex(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", fullmatch=True)
@@ -63,7 +78,7 @@ _cidr = st.one_of(
 _ints = st.one_of(st.integers(-5, 200), st.integers(-5, 200).map(str), hostile_text)
 _port = st.one_of(st.sampled_from([22, 80, 443, 5000, 8080]), st.integers(0, 70000))
 _env_name = st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True)
-_env_value = st.one_of(st.text(max_size=40), hostile_text, st.integers(0, 9999))
+_env_value = st.one_of(st.text(max_size=40), spiked(st.text(max_size=20)), hostile_text, st.integers(0, 9999))
 _secret = st.one_of(
     st.text(alphabet=string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_`{|}~", max_size=30),
     hostile_text,
@@ -77,9 +92,11 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "amiId": _mostly("", "ami-0123456789abcdef0", "ami-01234567"),
     "instanceType": _mostly("t2.medium", "t3.micro", "m7g.large"),
     "rootVolumeGiB": _ints,
-    "serverName": st.one_of(server_names, server_names, hostile_text),
+    "serverName": st.one_of(server_names, server_names, spiked(server_names), hostile_text),
     "serverAliases": st.one_of(
-        st.lists(server_names, max_size=3, unique=True), st.lists(hostile_text, max_size=2), hostile_text
+        st.lists(server_names, max_size=3, unique=True),
+        st.lists(st.one_of(spiked(server_names), hostile_text), min_size=1, max_size=2),
+        hostile_text,
     ),
     "openPorts": st.one_of(
         st.lists(_port, max_size=5, unique=True).map(lambda ports: [22, 80, 443, *ports]),
@@ -140,10 +157,10 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
 
 
 @st.composite
-def config_variants(draw: st.DrawFn, stacks: list[str] | None = None) -> dict[str, Any]:
-    """An example stack's config with up to five settings drawn anew."""
-    base = dict(stack_config(draw(st.sampled_from(stacks or STUDENT_STACKS))))
-    keys = draw(st.lists(st.sampled_from(sorted(SETTING_STRATEGIES)), max_size=5, unique=True))
-    for key in keys:
+def config_variants(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
+    """An example stack's config with up to five settings drawn anew (`focus` always)."""
+    base = dict(stack_config(draw(st.sampled_from(STUDENT_STACKS))))
+    keys = draw(st.lists(st.sampled_from(sorted(SETTING_STRATEGIES)), max_size=5 if focus is None else 2))
+    for key in dict.fromkeys([*([focus] if focus else []), *keys]):
         base[key] = draw(SETTING_STRATEGIES[key])
     return base
