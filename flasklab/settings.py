@@ -59,12 +59,13 @@ _SERVER_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _APP_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{APP_NAME_MAX_LENGTH - 1}}}$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _APP_ENTRY = re.compile(rf"^(?P<module>{_IDENTIFIER}(\.{_IDENTIFIER})*):(?P<callable>{_IDENTIFIER}(\(\))?)$")
-_GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]+:)\S+$")
+# No control characters: sh drops a NUL as it reads the deploy script, changing the value.
+_GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]+:)[^\s\x00-\x1f\x7f]+$")
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 # EC2 imports RSA and ED25519 public keys only.
-_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?$")
+_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( [^\x00-\x1f\x7f]*)?$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -86,7 +87,7 @@ RESERVED_ENV = {
     "DATABASE_URL": "database and databasePassword",
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
-_EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+_EMAIL = re.compile(r"^[^@\s'\\\x00-\x1f\x7f]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
 _PRIVATE_SUFFIXES = (
     ".test",
@@ -660,7 +661,8 @@ def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Ite
     if not _EMAIL.fullmatch(email):
         yield (
             "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
-            "certificate expires: `pulumi config set tlsEmail teacher@your-school.org`."
+            "certificate expires (one address: no blanks, quotes, backslashes or control characters): "
+            "`pulumi config set tlsEmail teacher@your-school.org`."
         )
     for name in names:
         reason = _why_not_public(name)

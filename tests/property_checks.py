@@ -91,9 +91,14 @@ def _env_file_values(files: list[RenderedFile]) -> dict[str, str]:
     )
 
 
+def _words_of_line_with(script: str, marker: str) -> list[str]:
+    """The shell words of the script's first line holding marker (without a trailing \\)."""
+    line = next((line for line in script.splitlines() if marker in line), "")
+    return shlex.split(line.removesuffix("\\"))
+
+
 def _last_word_of_line_with(script: str, marker: str) -> str | None:
-    line = next((line for line in script.splitlines() if marker in line), None)
-    return None if line is None else shlex.split(line)[-1]
+    return (_words_of_line_with(script, marker) or [None])[-1]
 
 
 def carried_problems(raw: dict[str, Any], settings: Settings, files: list[RenderedFile]) -> list[str]:
@@ -111,7 +116,20 @@ def carried_problems(raw: dict[str, Any], settings: Settings, files: list[Render
         for name, value in raw["appEnv"].items():
             if env.get(name) != str(value):
                 found.append(f"the env file reads appEnv.{name} as {env.get(name)!r}, not {str(value)!r}")
+    # sh (dash) drops NUL bytes as it reads a script, and C programs end strings there.
+    found += [f"{file.path} holds a NUL byte" for file in files if "\0" in file.content]
     script = next(file.content for file in files if file.path.endswith("flasklab-deploy"))
+    repo = raw.get("appRepo")
+    if isinstance(repo, str) and repo.strip():
+        read = _words_of_line_with(script, "git clone")[-2]
+        if read != repo.strip():
+            found.append(f"the deploy script clones {read!r}, not appRepo {repo.strip()!r}")
+    letsencrypt = _file(files, "flasklab-letsencrypt")
+    email = raw.get("tlsEmail")
+    if letsencrypt is not None and isinstance(email, str):
+        words = _words_of_line_with(letsencrypt.content, "--email")
+        if words[words.index("--email") + 1] != email.strip():
+            found.append(f"certbot gets --email {words[words.index('--email') + 1]!r}, not {email.strip()!r}")
     ready_text = raw.get("readyText")
     if isinstance(ready_text, str) and ready_text:
         read = _last_word_of_line_with(script, "grep --quiet --fixed-strings")

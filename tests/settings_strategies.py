@@ -42,8 +42,10 @@ hostile_text = st.one_of(
 )
 
 
-# One hostile piece, a newline most often (the break most settings must refuse).
-_piece = st.one_of(st.just("\n"), st.sampled_from(LINE_BREAKS), st.sampled_from(_SPECIAL + _ODD))
+# One hostile piece, a newline or NUL most often (what text settings most often let through).
+_piece = st.one_of(
+    st.sampled_from(["\n", "\0"]), st.sampled_from(LINE_BREAKS), st.sampled_from(_SPECIAL + _ODD)
+)
 
 
 def _spiked(value: Any, piece: str, at: int) -> str:
@@ -156,11 +158,21 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+# What makes a setting matter, when it is the one drawn in every example.
+COMPANIONS: dict[str, dict[str, Any]] = {
+    "tlsEmail": {"tls": "letsencrypt", "serverName": "flask.example.org", "serverAliases": []},
+    "databasePassword": {"database": "mariadb"},
+    "sshPrivateKey": {"keyName": "vockey", "sshPublicKey": ""},
+    "appRef": {"appRepo": "https://example.org/teacher/app.git"},
+}
+
+
 @st.composite
 def config_variants(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
     """An example stack's config with up to five settings drawn anew (`focus` always)."""
     base = dict(stack_config(draw(st.sampled_from(STUDENT_STACKS))))
     keys = draw(st.lists(st.sampled_from(sorted(SETTING_STRATEGIES)), max_size=5 if focus is None else 2))
+    base.update(COMPANIONS.get(focus or "", {}))
     for key in dict.fromkeys([*([focus] if focus else []), *keys]):
         base[key] = draw(SETTING_STRATEGIES[key])
     return base

@@ -227,3 +227,29 @@ def test_a_roster_name_too_long_for_the_file_system_is_refused_not_a_traceback()
 
     with pytest.raises(ConfigError, match="roster: there is no file"):
         load_servers({"roster": "r" * 300}, "test")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"appRepo": "https://\0example.org/app.git"},
+            "appRepo: 'https://\\x00example.org/app.git' is not a git URL",
+        ),
+        ({"appRepo": "https://example.org/a\x1bpp.git"}, "is not a git URL"),
+        ({"sshPublicKey": "ssh-ed25519 AAAAC3Nz profe\0aula"}, "not an OpenSSH public key EC2 imports"),
+        (
+            {
+                "tls": "letsencrypt",
+                "serverName": "flask.example.org",
+                "serverAliases": [],
+                "tlsEmail": "a\0b@example.org",
+            },
+            "tls letsencrypt needs tlsEmail",
+        ),
+    ],
+)
+def test_control_characters_sh_would_drop_or_aws_refuse_are_refused(raw, expected):
+    """sh (dash) drops a NUL as it reads a script: 'a\\0b@x.org' would reach certbot as ab@x.org."""
+    [problem] = problems_of(**raw)
+    assert expected in problem
