@@ -91,10 +91,39 @@ def _env_file_values(files: list[RenderedFile]) -> dict[str, str]:
     )
 
 
+def sh_words(line: str) -> list[str]:
+    """The words sh reads from a line of quoted words, as POSIX quotes them: '...' as is,
+    "..." with \\ escaping $ ` " and \\ only (shlex keeps those backslashes)."""
+    words: list[str] = []
+    word, index, in_word = "", 0, False
+    while index < len(line):
+        char = line[index]
+        if char in " \t":
+            if in_word:
+                words.append(word)
+            word, in_word = "", False
+        elif char == "'":
+            end = line.index("'", index + 1)
+            word, index = word + line[index + 1 : end], end
+        elif char == '"':
+            index += 1
+            while line[index] != '"':
+                if line[index] == "\\" and line[index + 1] in '$`"\\':
+                    index += 1
+                word, index = word + line[index], index + 1
+        elif char == "\\":
+            word, index = word + line[index + 1], index + 1
+        else:
+            word += char
+        in_word = in_word or char not in " \t"
+        index += 1
+    return [*words, word] if in_word else words
+
+
 def _words_of_line_with(script: str, marker: str) -> list[str]:
     """The shell words of the script's first line holding marker (without a trailing \\)."""
     line = next((line for line in script.splitlines() if marker in line), "")
-    return shlex.split(line.removesuffix("\\"))
+    return sh_words(line.removesuffix("\\").rstrip())
 
 
 def _last_word_of_line_with(script: str, marker: str) -> str | None:

@@ -42,9 +42,9 @@ hostile_text = st.one_of(
 )
 
 
-# One hostile piece, a newline or NUL most often (what text settings most often let through).
+# One hostile piece, a newline, NUL or quote most often (what text settings most often let through).
 _piece = st.one_of(
-    st.sampled_from(["\n", "\0"]), st.sampled_from(LINE_BREAKS), st.sampled_from(_SPECIAL + _ODD)
+    st.sampled_from(["\n", "\0", "'"]), st.sampled_from(LINE_BREAKS), st.sampled_from(_SPECIAL + _ODD)
 )
 
 
@@ -80,7 +80,9 @@ _cidr = st.one_of(
 _ints = st.one_of(st.integers(-5, 200), st.integers(-5, 200).map(str), hostile_text)
 _port = st.one_of(st.sampled_from([22, 80, 443, 5000, 8080]), st.integers(0, 70000))
 _env_name = st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True)
-_env_value = st.one_of(st.text(max_size=40), spiked(st.text(max_size=20)), hostile_text, st.integers(0, 9999))
+_env_value = st.one_of(
+    st.text(max_size=40), spiked(st.sampled_from(["hola", "s3cr3t"])), hostile_text, st.integers(0, 9999)
+)
 _secret = st.one_of(
     st.text(alphabet=string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_`{|}~", max_size=30),
     hostile_text,
@@ -176,3 +178,8 @@ def config_variants(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]
     for key in dict.fromkeys([*([focus] if focus else []), *keys]):
         base[key] = draw(SETTING_STRATEGIES[key])
     return base
+
+
+def focused_variants() -> st.SearchStrategy[dict[str, Any]]:
+    """Configs each focused on one setting, drawn among all of them."""
+    return st.sampled_from(sorted(SETTING_STRATEGIES)).flatmap(lambda key: config_variants(focus=key))

@@ -15,7 +15,9 @@ from flasklab.app_secrets import SECRET_SETTINGS
 from flasklab.render import USER_DATA_LIMIT, encode_for_ec2, render_files
 from flasklab.settings import ConfigError, load_settings
 from flasklab.stacks import load_stack
+from tests import config_tools
 from tests.conftest import secrets_for_tests
+from tests.property_checks import sh_words
 
 
 def problems_of(**raw) -> list[str]:
@@ -253,3 +255,17 @@ def test_control_characters_sh_would_drop_or_aws_refuse_are_refused(raw, expecte
     """sh (dash) drops a NUL as it reads a script: 'a\\0b@x.org' would reach certbot as ab@x.org."""
     [problem] = problems_of(**raw)
     assert expected in problem
+
+
+@config_tools.needs_checkers
+def test_values_with_dollars_and_backticks_pass_shellcheck_and_read_back_exactly(tmp_path):
+    """shellcheck warned (SC2016) of a single-quoted readyText like '$5 `menu`', failing
+    the deploy script's check; such values are now double-quoted with escapes."""
+    text, repo = 'Precio: $5 `menú` "hoy"', "https://example.org/t$x`y`.git"
+    settings = load_stack("dev", {"readyText": text, "appRepo": repo, "appMigrate": "echo $HOME `id`"})
+    files = render_files(settings, secrets_for_tests(settings))
+    script = next(f for f in files if f.path.endswith("flasklab-deploy"))
+    assert config_tools.shell_check(script, tmp_path, settings.debian_codename) == ""
+    grep = next(line for line in script.content.splitlines() if "grep --quiet" in line)
+    clone = next(line for line in script.content.splitlines() if "git clone" in line)
+    assert (sh_words(grep)[-1], sh_words(clone)[-2]) == (text, repo)

@@ -23,13 +23,13 @@ from tests.property_checks import (
     secrets_of,
     user_data_round_trip,
 )
-from tests.settings_strategies import SECRET_KEYS, SETTING_STRATEGIES, config_variants
+from tests.settings_strategies import SECRET_KEYS, SETTING_STRATEGIES, config_variants, focused_variants
 
 # Examples of the host-only test per setting (each a render, about 0.05 s).
 HOST_EXAMPLES = 25
-# Configs drawn per release for the checkers (about a quarter are accepted): every
-# accepted one is checked, in one container.
-CHECKED_DRAWS = 60
+# Configs drawn per release for the checkers, two per setting (about a third are
+# accepted): every accepted one is checked, in one container.
+CHECKED_DRAWS = 72
 
 
 def test_every_declared_setting_has_a_strategy():
@@ -92,7 +92,7 @@ def test_generated_configs_pass_their_own_tools(release):
         phases=[Phase.generate],
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(drawn=config_variants())
+    @given(drawn=focused_variants())
     def collect(drawn):
         raw = {**drawn, "debianRelease": release}
         # A class stack's first student stands for the others.
