@@ -80,9 +80,11 @@ _cidr = st.one_of(
 _ints = st.one_of(st.integers(-5, 200), st.integers(-5, 200).map(str), hostile_text)
 _port = st.one_of(st.sampled_from([22, 80, 443, 5000, 8080]), st.integers(0, 70000))
 _env_name = st.from_regex(r"[A-Z_][A-Z0-9_]{0,20}", fullmatch=True)
-_env_value = st.one_of(
-    st.text(max_size=40), spiked(st.sampled_from(["hola", "s3cr3t"])), hostile_text, st.integers(0, 9999)
-)
+_env_spiked = spiked(st.sampled_from(["hola", "s3cr3t", "Hej, klassen: $HOME"]))
+# Values a teacher writes that quoting must carry (or refuse): a quote, a backslash, $, ...
+_env_everyday = st.sampled_from(["it's", "C:\\temp", "$HOME", "`id`", '"q"', "a #b", " x ", "%s", "ß €"])
+_env_value = st.one_of(_env_everyday, _env_spiked, st.text(max_size=40), hostile_text, st.integers(0, 9999))
+_env_valid_names = st.dictionaries(_env_name, _env_value, min_size=1, max_size=3)
 _secret = st.one_of(
     st.text(alphabet=string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_`{|}~", max_size=30),
     hostile_text,
@@ -153,7 +155,9 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "tls": _mostly(*TLS_MODES),
     "tlsEmail": _mostly("", "teacher@example.org", 'a$b`c"@school.org'),
     "appEnv": st.one_of(
-        st.dictionaries(_env_name, _env_value, max_size=3),
+        _env_valid_names,
+        _env_valid_names,
+        _env_valid_names,
         st.dictionaries(hostile_text, _env_value, max_size=2),
         hostile_text,
     ),

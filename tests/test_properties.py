@@ -26,7 +26,7 @@ from tests.property_checks import (
 from tests.settings_strategies import SECRET_KEYS, SETTING_STRATEGIES, config_variants, focused_variants
 
 # Examples of the host-only test per setting (each a render, about 0.05 s).
-HOST_EXAMPLES = 25
+HOST_EXAMPLES = 40
 # Configs drawn per release for the checkers, two per setting (about a third are
 # accepted): every accepted one is checked, in one container.
 CHECKED_DRAWS = 72
