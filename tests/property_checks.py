@@ -71,15 +71,21 @@ def _file(files: list[RenderedFile], ending: str) -> RenderedFile | None:
     return next((file for file in files if file.path.endswith(ending)), None)
 
 
-def _site_names(files: list[RenderedFile]) -> list[str] | None:
-    """The names the web server's site answers to, as Nginx or Apache reads them."""
+# The catch-all sites' names (Nginx's default server, Apache's first virtual host).
+_CATCH_ALL = ({"_"}, {"default.invalid"})
+
+
+def _site_names(files: list[RenderedFile]) -> list[list[str]]:
+    """The names each server block or virtual host of the web server's sites answers to,
+    as Nginx or Apache reads them (the catch-alls left out)."""
+    found = []
     for file in files:
         if file.checker == "nginx":
-            return re.search(r"^\s*server_name (.*);$", file.content, re.M).group(1).split()  # type: ignore[union-attr]
+            found += [line.split() for line in re.findall(r"^\s*server_name ([^;]*);", file.content, re.M)]
         if file.checker == "apache":
-            block = file.content.split("<VirtualHost", 2)[-1]  # the site's own, after the catch-all
-            return re.findall(r"^\s*Server(?:Name|Alias) (\S+)$", block, re.M)
-    return None
+            for block in file.content.split("<VirtualHost")[1:]:
+                found.append(re.findall(r"^\s*Server(?:Name|Alias) (\S+)$", block, re.M))
+    return [names for names in found if names and set(names) not in _CATCH_ALL]
 
 
 def _env_file_values(files: list[RenderedFile]) -> dict[str, str]:
@@ -138,8 +144,11 @@ def carried_problems(raw: dict[str, Any], settings: Settings, files: list[Render
     drawn = raw.get("serverName") if not settings.student else None
     if isinstance(drawn, str) and settings.server_name != drawn:
         found.append(f"serverName {drawn!r} became {settings.server_name!r}")
-    if names is not None and names != list(settings.server_names):
-        found.append(f"the site answers to {names}, not to the server's names {settings.server_names}")
+    if not names and any(file.checker in ("nginx", "apache") for file in files):
+        found.append(f"no site answers to the server's names {settings.server_names}")
+    for site in names:
+        if site != list(settings.server_names):
+            found.append(f"a site answers to {site}, not to the server's names {settings.server_names}")
     if isinstance(raw.get("appEnv"), dict):
         env = _env_file_values(files)
         for name, value in raw["appEnv"].items():

@@ -42,13 +42,13 @@ hostile_text = st.one_of(
 )
 
 
-# One hostile piece, a newline, NUL or quote most often (what text settings most often let through).
-_piece = st.one_of(
-    st.sampled_from(["\n", "\0", "'"]), st.sampled_from(LINE_BREAKS), st.sampled_from(_SPECIAL + _ODD)
-)
+# Hostile pieces, the newline first: hypothesis tries it first, and it is what most
+# settings must refuse; then NUL and the quote (what text settings most often let through).
+PIECES = list(dict.fromkeys(["\n", "\0", "'", *LINE_BREAKS, *_SPECIAL, *_ODD]))
+_piece = st.sampled_from(PIECES)
 
 
-def _spiked(value: Any, piece: str, at: int) -> str:
+def spike(value: Any, piece: str, at: int) -> str:
     text = str(value)
     at %= len(text) + 1
     return text[:at] + piece + text[at:]
@@ -56,7 +56,7 @@ def _spiked(value: Any, piece: str, at: int) -> str:
 
 def spiked(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[str]:
     """A valid value with one hostile piece put in it, or at one of its ends."""
-    return st.builds(_spiked, valid, _piece, st.integers(0, 500))
+    return st.builds(spike, valid, _piece, st.integers(0, 500))
 
 
 def _mostly(*valid: Any, extra: st.SearchStrategy[Any] | None = None) -> st.SearchStrategy[Any]:
@@ -187,3 +187,28 @@ def config_variants(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]
 def focused_variants() -> st.SearchStrategy[dict[str, Any]]:
     """Configs each focused on one setting, drawn among all of them."""
     return st.sampled_from(sorted(SETTING_STRATEGIES)).flatmap(lambda key: config_variants(focus=key))
+
+
+# A valid value of each text setting (with COMPANIONS), for spiking with one piece.
+VALID_TEXT: dict[str, str] = {
+    "recipe": "nginx-gunicorn-systemd",
+    "amiId": "ami-0123456789abcdef0",
+    "instanceType": "t3.micro",
+    "serverName": "flask.example.org",
+    "keyName": "vockey",
+    "sshPublicKey": MOCK_PUBLIC_KEY + " profe@aula",
+    "course": "daw",
+    "appName": "flask_app",
+    "appRepo": "https://example.org/teacher/app.git",
+    "appRef": "main",
+    "appEntry": "wsgi:app",
+    "appRequirements": "requirements.txt",
+    "appStatic": "static",
+    "appStaticUrl": "/static",
+    "appMigrate": "flask db upgrade",
+    "readyPath": "/health",
+    "readyText": "Flask app deployed",
+    "tlsEmail": "teacher@example.org",
+    "secretKey": SECRET_MARK + "abcdefgh",
+    "databasePassword": SECRET_MARK + "abcdefgh",
+}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from flasklab.render import flasklab_env, render_user_data
 from flasklab.roster import load_servers
 from flasklab.settings import DEBIAN_RELEASES, ConfigError, Settings, declared_keys
+from flasklab.stacks import stack_config
 from tests.config_batch import Batch, Server
 from tests.config_tools import needs_checkers
 from tests.property_checks import (
@@ -23,10 +24,21 @@ from tests.property_checks import (
     secrets_of,
     user_data_round_trip,
 )
-from tests.settings_strategies import SECRET_KEYS, SETTING_STRATEGIES, config_variants, focused_variants
+from tests.settings_strategies import (
+    COMPANIONS,
+    PIECES,
+    SECRET_KEYS,
+    SETTING_STRATEGIES,
+    VALID_TEXT,
+    config_variants,
+    focused_variants,
+    spike,
+)
 
 # Examples of the host-only test per setting (each a render, about 0.05 s).
-HOST_EXAMPLES = 40
+HOST_EXAMPLES = 25
+# Pieces tried in each text setting's valid value.
+SPIKE_EXAMPLES = 20
 # Configs drawn per release for the checkers, two per setting (about a third are
 # accepted): every accepted one is checked, in one container.
 CHECKED_DRAWS = 72
@@ -60,6 +72,27 @@ def accepted_servers(raw: dict[str, Any]) -> list[tuple[Settings, list]]:
 def test_generated_configs_are_refused_cleanly_or_carried_exactly(setting, data):
     """Each setting in turn drawn in every example (with up to two others)."""
     raw = data.draw(config_variants(focus=setting), label="config")
+    for server, files in accepted_servers(raw):
+        assert user_data_round_trip(server, files) == []
+        assert carried_problems(raw, server, files) == []
+
+
+@settings(
+    max_examples=SPIKE_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(piece=st.sampled_from(PIECES), at=st.integers(0, 60))
+@pytest.mark.parametrize("setting", sorted(VALID_TEXT))
+def test_a_valid_value_with_one_hostile_piece_is_refused_cleanly_or_carried_exactly(setting, piece, at):
+    """Each text setting's valid value with one piece put in: a newline, NUL, quote, $, ..."""
+    raw = {
+        **stack_config("dev"),
+        **COMPANIONS.get(setting, {}),
+        setting: spike(VALID_TEXT[setting], piece, at),
+    }
     for server, files in accepted_servers(raw):
         assert user_data_round_trip(server, files) == []
         assert carried_problems(raw, server, files) == []
