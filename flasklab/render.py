@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import ipaddress
+import re
 import shlex
 from dataclasses import dataclass
 from functools import cache
@@ -47,12 +48,21 @@ def template_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["shell_quote"] = shlex.quote
+    env.filters["shell_quote"] = shell_word
     # A certificate's subjectAltName entry: an IP address or a DNS name.
     env.filters["subject_alt_name"] = lambda name: f"IP:{name}" if _is_ip(name) else f"DNS:{name}"
     # The strings the server, the probes and the sample app agree on.
     env.globals["contract"] = contract
     return env
+
+
+def shell_word(value: str) -> str:
+    """`value` as one sh word: in single quotes (shlex.quote), or, when it holds $ or a
+    backtick, in double quotes with $ ` " and \\ escaped: the same word to sh, but
+    shellcheck warns of single-quoted $ and backticks (SC2016) as if meant to expand."""
+    if "$" not in value and "`" not in value:
+        return shlex.quote(value)
+    return '"' + re.sub(r'([$`"\\])', r"\\\1", value) + '"'
 
 
 def _is_ip(name: str) -> bool:

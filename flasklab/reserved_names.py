@@ -1,6 +1,8 @@
 """Names the server already has, which the app's user, group, database and units cannot take
 (settings.py refuses an appName among them)."""
 
+from __future__ import annotations
+
 # Names the app's user, group, database and units cannot take on the server: Debian's
 # system accounts and groups, the login users of cloud images, the services' accounts.
 _TAKEN_NAMES_WORDS = (

@@ -67,12 +67,21 @@ def roster_path_problems(value: str) -> Iterator[str]:
             f"{ROSTER_SETTING}: {value!r} must be a path inside the project (e.g. rosters/class-a.csv), "
             f"so every teacher's `pulumi up` finds the same file."
         )
-    elif not roster_path(value).is_file():
+    elif not _is_file(roster_path(value)):
         yield (
             f"{ROSTER_SETTING}: there is no file {value} in the project. Create it: a CSV file whose "
             f"first line is `student` (and optional columns {', '.join(PER_STUDENT_SETTINGS)}), "
             f"then one line per student."
         )
+
+
+def _is_file(path: Path) -> bool:
+    """Whether path is a file; False, not an OSError, for a name the system cannot hold
+    (a part over 255 bytes)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def read_roster(path: Path) -> tuple[list[RosterRow], list[str]]:

@@ -60,12 +60,13 @@ _SERVER_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _APP_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{APP_NAME_MAX_LENGTH - 1}}}$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _APP_ENTRY = re.compile(rf"^(?P<module>{_IDENTIFIER}(\.{_IDENTIFIER})*):(?P<callable>{_IDENTIFIER}(\(\))?)$")
-_GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]+:)\S+$")
+# No control characters: sh drops a NUL as it reads the deploy script, changing the value.
+_GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]+:)[^\s\x00-\x1f\x7f]+$")
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 # EC2 imports RSA and ED25519 public keys only.
-_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?$")
+_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( [^\x00-\x1f\x7f]*)?$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -74,8 +75,9 @@ _PRIVATE_KEY = re.compile(
 )
 _READY_PATH = re.compile(r"/[\w./~-]*(\?[\w=&.~%-]*)?")
 READY_TEXT_MAX_LENGTH = 200
-# Text settings that no pattern holds to one line.
-_FREE_TEXT = ("course", "keyName")
+# Text settings that no pattern holds to one line, with AWS's limits on their length: a
+# tag's value (course) and a key pair's name (keyName).
+FREE_TEXT_MAX_LENGTH = {"course": 256, "keyName": 255}
 # Characters an env-file value cannot hold and still read the same to sh, systemd and
 # python-dotenv (the file is KEY='value').
 _ENV_VALUE_FORBIDDEN = ("'", "\\", *LINE_BREAKS)
@@ -86,7 +88,7 @@ RESERVED_ENV = {
     "DATABASE_URL": "database and databasePassword",
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
-_EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
+_EMAIL = re.compile(r"^[^@\s'\\\x00-\x1f\x7f]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
 _PRIVATE_SUFFIXES = (
     ".test",
@@ -457,9 +459,11 @@ def _network_problems(values: _Values) -> Iterator[str]:
 
 def _free_text_problems(values: _Values) -> Iterator[str]:
     """course and keyName: any text, on one line (YAML would split it on the server)."""
-    for key in _FREE_TEXT:
+    for key, most in FREE_TEXT_MAX_LENGTH.items():
         if any(char in (values[key] or "") for char in LINE_BREAKS):
             yield f"{key} must be one line: it holds a line break."
+        if len(values[key] or "") > most:
+            yield f"{key} is {len(values[key])} characters; AWS takes at most {most}: shorten it."
 
 
 def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:
@@ -661,7 +665,8 @@ def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Ite
     if not _EMAIL.fullmatch(email):
         yield (
             "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
-            "certificate expires: `pulumi config set tlsEmail teacher@your-school.org`."
+            "certificate expires (one address: no blanks, quotes, backslashes or control characters): "
+            "`pulumi config set tlsEmail teacher@your-school.org`."
         )
     for name in names:
         reason = _why_not_public(name)

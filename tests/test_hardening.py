@@ -15,7 +15,9 @@ from flasklab.app_secrets import SECRET_SETTINGS
 from flasklab.render import USER_DATA_LIMIT, encode_for_ec2, render_files
 from flasklab.settings import ConfigError, load_settings
 from flasklab.stacks import load_stack
+from tests import config_tools
 from tests.conftest import secrets_for_tests
+from tests.property_checks import sh_words
 
 
 def problems_of(**raw) -> list[str]:
@@ -210,3 +212,60 @@ def test_user_data_over_the_limit_is_refused_before_any_resource(run_program):
     with pytest.raises(pulumi.RunError, match="over AWS's 16 KB limit even compressed"):
         run_program("dev", appEnv=big)
     assert run_program.runs[-1].resources == [] and run_program.runs[-1].calls == []
+
+
+# Found by the property tests (tests/test_properties.py).
+
+
+@pytest.mark.parametrize(("key", "most"), [("course", 256), ("keyName", 255)])
+def test_free_text_longer_than_aws_takes_is_refused(key, most):
+    assert load_settings({key: "x" * most}, "test")
+    [problem] = problems_of(**{key: "x" * (most + 1)})
+    assert f"{key} is {most + 1} characters; AWS takes at most {most}" in problem
+
+
+def test_a_roster_name_too_long_for_the_file_system_is_refused_not_a_traceback():
+    from flasklab.roster import load_servers
+
+    with pytest.raises(ConfigError, match="roster: there is no file"):
+        load_servers({"roster": "r" * 300}, "test")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"appRepo": "https://\0example.org/app.git"},
+            "appRepo: 'https://\\x00example.org/app.git' is not a git URL",
+        ),
+        ({"appRepo": "https://example.org/a\x1bpp.git"}, "is not a git URL"),
+        ({"sshPublicKey": "ssh-ed25519 AAAAC3Nz profe\0aula"}, "not an OpenSSH public key EC2 imports"),
+        (
+            {
+                "tls": "letsencrypt",
+                "serverName": "flask.example.org",
+                "serverAliases": [],
+                "tlsEmail": "a\0b@example.org",
+            },
+            "tls letsencrypt needs tlsEmail",
+        ),
+    ],
+)
+def test_control_characters_sh_would_drop_or_aws_refuse_are_refused(raw, expected):
+    """sh (dash) drops a NUL as it reads a script: 'a\\0b@x.org' would reach certbot as ab@x.org."""
+    [problem] = problems_of(**raw)
+    assert expected in problem
+
+
+@config_tools.needs_checkers
+def test_values_with_dollars_and_backticks_pass_shellcheck_and_read_back_exactly(tmp_path):
+    """shellcheck warned (SC2016) of a single-quoted readyText like '$5 `menu`', failing
+    the deploy script's check; such values are now double-quoted with escapes."""
+    text, repo = 'Precio: $5 `menú` "hoy"', "https://example.org/t$x`y`.git"
+    settings = load_stack("dev", {"readyText": text, "appRepo": repo, "appMigrate": "echo $HOME `id`"})
+    files = render_files(settings, secrets_for_tests(settings))
+    script = next(f for f in files if f.path.endswith("flasklab-deploy"))
+    assert config_tools.shell_check(script, tmp_path, settings.debian_codename) == ""
+    grep = next(line for line in script.content.splitlines() if "grep --quiet" in line)
+    clone = next(line for line in script.content.splitlines() if "git clone" in line)
+    assert (sh_words(grep)[-1], sh_words(clone)[-2]) == (text, repo)
