@@ -154,6 +154,9 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "secretKey": st.one_of(st.just(""), _secret),
     "tls": _mostly(*TLS_MODES),
     "tlsEmail": _mostly("", "teacher@example.org", 'a$b`c"@school.org'),
+    "stopSchedule": _mostly("", "0 22 * * *", "30 21 * 1-6,9-12 MON-FRI", "0 22 1 * 1", "61 * * * *"),
+    "stopScheduleTimezone": _mostly("Europe/Madrid", "Europe/Stockholm", "UTC", "Mars/Olympus"),
+    "stopScheduleRoleArn": _mostly("", "arn:aws:iam::123456789012:role/LabRole"),
     "appEnv": st.one_of(
         _env_valid_names,
         _env_valid_names,
@@ -170,6 +173,8 @@ COMPANIONS: dict[str, dict[str, Any]] = {
     "databasePassword": {"database": "mariadb"},
     "sshPrivateKey": {"keyName": "vockey", "sshPublicKey": ""},
     "appRef": {"appRepo": "https://example.org/teacher/app.git"},
+    "stopScheduleTimezone": {"stopSchedule": "0 22 * * *"},
+    "stopScheduleRoleArn": {"stopSchedule": "0 22 * * *"},
 }
 
 

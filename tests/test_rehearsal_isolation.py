@@ -84,7 +84,13 @@ def wait_for_record(process: subprocess.Popen, timeout: float = 300) -> runs.Run
 def leftovers(record: runs.RunRecord) -> list[str]:
     """What of a rehearsal is still on this machine. Its number (so its namespace, link
     and folder names) may meanwhile belong to another rehearsal running side by side: then
-    only its own processes count."""
+    only its own processes count. Read under the runs' lock, as claims and releases are
+    made, so that no rehearsal takes the number between two of these reads."""
+    with runs.locked():
+        return _leftovers(record)
+
+
+def _leftovers(record: runs.RunRecord) -> list[str]:
     found = []
     for name, pid in (("systemd-nspawn", record.container_pid), ("slirp4netns", record.outbound_pid)):
         if runs._started(pid):
