@@ -191,19 +191,33 @@ def class_settings(
     problems = list(roster_path_problems(path_value))
     if problems:
         raise ConfigError(problems, stack)
+    # The stack's own problems are reported once, not again on every student's line.
+    stack_problems = _problems_of(class_config, stack, secret_keys)
     rows, problems = read_roster(roster_path(path_value))
     servers: list[Settings] = []
     for row in rows:
         try:
             settings = load_settings(student_config(class_config, row), stack, secret_keys)
         except ConfigError as error:
-            problems += [f"{ROSTER_SETTING}: line {row.line} ({row.student}): {p}" for p in error.problems]
+            problems += [
+                f"{ROSTER_SETTING}: line {row.line} ({row.student}): {problem}"
+                for problem in error.problems
+                if problem not in stack_problems
+            ]
             continue
         servers.append(dataclasses.replace(settings, student=row.student))
-    problems += _name_clash_problems(servers, rows)
+    problems = stack_problems + problems + list(_name_clash_problems(servers, rows))
     if problems:
         raise ConfigError(problems, stack)
     return servers
+
+
+def _problems_of(config: Mapping[str, Any], stack: str, secret_keys: Collection[str]) -> list[str]:
+    try:
+        load_settings(config, stack, secret_keys)
+    except ConfigError as error:
+        return list(error.problems)
+    return []
 
 
 def _name_clash_problems(servers: list[Settings], rows: list[RosterRow]) -> Iterator[str]:

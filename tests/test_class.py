@@ -143,6 +143,16 @@ def test_a_bad_roster_is_refused_with_its_fix(roster, text, problem):
     assert problem in str(error.value)
 
 
+def test_a_problem_of_the_whole_stack_is_reported_once_not_once_per_student(roster):
+    roster("student,recipe\nana,\nben,nginx-unicorn\ncarla,\n")
+    with pytest.raises(ConfigError) as error:
+        load_stack_servers("class-demo", {"roster": "rosters/test.csv", "workers": 0})
+    problems = error.value.problems
+    assert len([problem for problem in problems if problem.startswith("workers")]) == 1, problems
+    assert not [problem for problem in problems if "workers" in problem and "line" in problem], problems
+    assert any("line 3 (ben): recipe" in problem for problem in problems), problems
+
+
 @pytest.mark.parametrize("path", ["/etc/passwd", "../outside.csv", "rosters/missing.csv"])
 def test_a_roster_outside_the_project_or_missing_is_refused(path):
     with pytest.raises(ConfigError, match="roster: ") as error:
