@@ -138,6 +138,8 @@ def ssh_failure(stderr: str, server: Server) -> Result:
     if "Permission denied" in text:
         return failed("key refused", [f"{server.address} refused the SSH key {server.key_file}"])
     last = text.splitlines()[-1] if text else "no message"
+    if "timed out" in last:
+        return failed("timed out", [f"SSH to {server.address} did not answer in time: {last}"])
     return failed("no SSH", [f"ssh to {server.address} failed: {last}"])
 
 
@@ -167,7 +169,7 @@ class ServerCheck:
         self.server = server
         self.timeout = timeout
         self.ssh = ssh
-        self.deadline = time.monotonic() + timeout
+        self.deadline = 0.0  # set when the check starts, not when it is queued
         self.results: dict[str, Result] = {}
         self.certificate = ""
         self.ssh_done = threading.Event()
@@ -176,6 +178,7 @@ class ServerCheck:
         return max(0.0, self.deadline - time.monotonic())
 
     def run(self) -> Row:
+        self.deadline = time.monotonic() + self.timeout
         # Daemon threads: one stuck past the deadline (a server that trickles bytes) is left
         # behind rather than holding the whole check.
         threads = [
