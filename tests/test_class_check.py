@@ -121,11 +121,11 @@ def test_a_server_whose_ssh_never_answers_costs_one_timeout(tmp_path):
 
 
 PS_OUTPUT = """\
-    1     0 root                             systemd         /sbin/init
-  410     1 root                             nginx           nginx: master process /usr/sbin/nginx
-  500     1 flask_app                        gunicorn        /var/www/flask_app/.venv/bin/python3 gunicorn wsgi:app
-  501   500 flask_app                        gunicorn        /var/www/flask_app/.venv/bin/python3 gunicorn wsgi:app
-  600   590 admin                            bash            -bash
+    1     0 root          systemd         /sbin/init
+  410     1 root          nginx           nginx: master process /usr/sbin/nginx
+  500     1 flask_app     gunicorn        /var/www/flask_app/.venv/bin/gunicorn wsgi:app
+  501   500 flask_app     gunicorn        /var/www/flask_app/.venv/bin/gunicorn wsgi:app
+  600   590 admin         bash            -bash
 """
 
 

@@ -67,9 +67,8 @@ def test_class_check_passes_two_servers_and_names_what_failed_on_the_third(
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     servers = load_stack_servers(class_stack)
     public_key = key.with_suffix(".pub").read_text().strip()
-    rehearsals = {
-        s.student: rehearsal_of(dataclasses.replace(target_for(s), ssh_public_key=public_key)) for s in servers
-    }
+    targets = {s.student: dataclasses.replace(target_for(s), ssh_public_key=public_key) for s in servers}
+    rehearsals = {student: rehearsal_of(target) for student, target in targets.items()}
     for student, rehearsal in rehearsals.items():
         outcome = rehearsal.wait()
         assert outcome.ok, f"{student}: {rehearsal.report(outcome)}"
@@ -80,9 +79,10 @@ def test_class_check_passes_two_servers_and_names_what_failed_on_the_third(
     outputs.write_text(json.dumps(outputs_of(servers, addresses, key.read_text())))
     sheet = tmp_path / "check.csv"
 
+    known_hosts = str(tmp_path / "known_hosts")
     status = main(
         ["class", "check", "--stack", class_stack, "--outputs", str(outputs), "--csv", str(sheet)]
-        + ["--known-hosts", str(tmp_path / "known_hosts"), "--timeout", "60"]
+        + ["--known-hosts", known_hosts, "--timeout", "60"]  # noqa: RUF005 (two lines of options)
     )
 
     printed = capsys.readouterr().out
