@@ -130,9 +130,7 @@ PS_OUTPUT = """\
 
 
 def test_the_manager_probe_reads_ps_as_the_server_prints_it():
-    report = readiness.parse_check_output(
-        f"flasklab: ready\n\n{readiness.STATUS_EXIT_MARKER}0\n{PS_OUTPUT}"
-    )
+    report = readiness.parse_check_output(f"flasklab: ready\n\n{readiness.STATUS_EXIT_MARKER}0\n{PS_OUTPUT}")
     assert report.status_exit == 0 and report.status_text == "flasklab: ready"
     assert probes.runs_under_manager(report.processes, "flask_app", "gunicorn", "systemd") == []
     problems = probes.runs_under_manager(report.processes, "flask_app", "gunicorn", "supervisord")

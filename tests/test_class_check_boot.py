@@ -79,11 +79,9 @@ def test_class_check_passes_two_servers_and_names_what_failed_on_the_third(
     outputs.write_text(json.dumps(outputs_of(servers, addresses, key.read_text())))
     sheet = tmp_path / "check.csv"
 
-    known_hosts = str(tmp_path / "known_hosts")
-    status = main(
-        ["class", "check", "--stack", class_stack, "--outputs", str(outputs), "--csv", str(sheet)]
-        + ["--known-hosts", known_hosts, "--timeout", "60"]  # noqa: RUF005 (two lines of options)
-    )
+    options = ["--outputs", str(outputs), "--csv", str(sheet), "--timeout", "60"]
+    options += ["--known-hosts", str(tmp_path / "known_hosts")]
+    status = main(["class", "check", "--stack", class_stack, *options])
 
     printed = capsys.readouterr().out
     assert status == 1, printed
