@@ -284,7 +284,9 @@ class ServerCheck:
         settings = self.server.settings
         if https_at_boot:
             if self.server.key_file is not None:
-                self.ssh_done.wait(self.time_left())
+                # Half the time left at most: a server whose SSH does not answer still gets
+                # its web checks (then unverified).
+                self.ssh_done.wait(self.time_left() / 2)
             return self._site(certificate=self.certificate)
         if settings.tls.acme:
             # Let's Encrypt: HTTPS once the teacher ran httpsCommand (DNS had to point at it first).
