@@ -393,7 +393,8 @@ def key_files(
     with tempfile.TemporaryDirectory(prefix="flasklab-check-") as folder:
         paths: dict[str, Path] = {}
         for access in accesses:
-            if access.ssh_private_key:
+            # Saved without --show-secrets, a key reads "[secret]": then there is none.
+            if "PRIVATE KEY" in access.ssh_private_key:
                 path = Path(folder) / f"{access.student}.pem"
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(descriptor, "w") as file:
