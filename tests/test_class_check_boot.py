@@ -86,9 +86,9 @@ def test_class_check_passes_two_servers_and_names_what_failed_on_the_third(
     printed = capsys.readouterr().out
     assert status == 1, printed
     rows = {row["student"]: row for row in csv.DictReader(sheet.open())}
-    assert rows["ana"]["result"] == "ok", rows["ana"]
-    assert rows["carla"]["result"] == "ok", rows["carla"]
-    assert rows["carla"]["HTTPS"] == "ok"  # verified against the certificate read over SSH
+    assert rows["ana"]["result"] == "ok", printed
+    assert rows["carla"]["result"] == "ok", printed
+    assert rows["carla"]["HTTPS"] == "ok", printed  # verified against the certificate read over SSH
     assert rows["ana"]["HTTPS"] == "not configured"
     ben = rows["ben"]
     assert ben["result"] == "failed"
