@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import ssl
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,19 @@ class Site:
     verify: bool = True
     http_port: int = 80
     https_port: int = 443
+    # When every probe of this site must be over (time.monotonic()); None: no deadline.
+    # Each request then waits at most the time left, so a server that accepts and never
+    # answers cannot hold a check past it.
+    deadline: float | None = None
+
+    def time_left(self, wanted: float) -> float:
+        """`wanted` seconds, or less when the deadline is nearer. Raises OSError once it passed."""
+        if self.deadline is None:
+            return wanted
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise OSError("no time was left for it")
+        return min(wanted, left)
 
     @property
     def scheme(self) -> str:
@@ -122,7 +136,7 @@ def request(
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
     port = site.https_port if secure else site.http_port
-    connection = _PinnedConnection(name, site.address, port, timeout, context)
+    connection = _PinnedConnection(name, site.address, port, site.time_left(timeout), context)
     headers = {"Host": name}
     if json_body is not None:
         headers["Content-Type"] = "application/json"
@@ -289,11 +303,11 @@ def tls_handshake_succeeds(site: Site, version: ssl.TLSVersion) -> bool:
         context.maximum_version = version
     try:
         with (
-            socket.create_connection((site.address, site.https_port), timeout=5) as raw,
+            socket.create_connection((site.address, site.https_port), timeout=site.time_left(5)) as raw,
             context.wrap_socket(raw, server_hostname=site.names[0]),
         ):
             return True
-    except (ssl.SSLError, ConnectionError):
+    except OSError:  # ssl.SSLError, a refused or reset connection, no time left
         return False
 
 
@@ -366,3 +380,60 @@ def check_site(site: Site, expect: Expectation) -> SiteCheck:
     if expect.database_label:
         found.problems += database_page(site, expect.database_label) + notes_api(site)
     return found
+
+
+def reachable(site: Site, port: int, timeout: float = 5) -> list[str]:
+    """Something at the address accepts a TCP connection on `port` (the security group lets
+    this machine through, and the server is up)."""
+    try:
+        with socket.create_connection((site.address, port), timeout=site.time_left(timeout)):
+            return []
+    except TimeoutError:
+        return [f"{site.address} did not answer on port {port}: the server is off, or a firewall drops it"]
+    except OSError as error:
+        return [f"{site.address} refused port {port} ({error.strerror or error}): nothing listens there"]
+
+
+@dataclass(frozen=True)
+class Process:
+    """A process on the server, as `ps` shows it."""
+
+    pid: int
+    parent: int
+    user: str
+    name: str  # the program's name (ps's comm)
+    command: str  # its command line (ps's args)
+
+
+# What `ps` prints for parse_processes (user:32 keeps long user names whole).
+PS_COMMAND = "ps -e -o pid=,ppid=,user:32=,comm=,args="
+
+
+def parse_processes(ps_output: str) -> list[Process]:
+    processes = []
+    for line in ps_output.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) == 5 and fields[0].isdigit() and fields[1].isdigit():
+            processes.append(Process(int(fields[0]), int(fields[1]), *fields[2:]))
+    return processes
+
+
+def runs_under_manager(processes: list[Process], user: str, program: str, manager: str) -> list[str]:
+    """The app runs: its user has processes, every one runs `program`, and the top of
+    their tree was started by `manager` (systemd, supervisord, apache2)."""
+    own = [process for process in processes if process.user == user]
+    if not own:
+        return [f"nothing runs as {user}: the app is not running (its {manager} stopped it, or it crashed)"]
+    names = {process.pid: process.name for process in processes}
+    pids = {process.pid for process in own}
+    problems = []
+    for process in own:
+        if program not in process.command:
+            problems.append(f"{user} runs {process.command!r}, not {program}")
+        elif process.parent not in pids and names.get(process.parent) != manager:
+            starter = names.get(process.parent, "an unknown process")
+            problems.append(
+                f"{program} (pid {process.pid}) was started by {starter}, not by {manager}: "
+                f"someone started it by hand"
+            )
+    return problems

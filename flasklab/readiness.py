@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
-from flasklab import compose, probes
+from flasklab import compose, contract, probes
 from flasklab.probes import Expectation, Site
 from flasklab.settings import Settings
 
@@ -16,11 +17,36 @@ from flasklab.settings import Settings
 # 2 means recoverable errors, e.g. deprecated keys, which do not stop a server from
 # serving), then flasklab-status, whose exit status is (0 ready, 1 failed with the report).
 READY_COMMAND = "cloud-init status --wait > /dev/null 2>&1; flasklab-status"
+# Run over SSH by the class check: flasklab-status (first boot's state and, once ready, the
+# self-signed certificate) without waiting, its exit status, then every process (whether
+# the app runs under its manager).
+STATUS_EXIT_MARKER = "flasklab-check: flasklab-status exited "
+CHECK_COMMAND = f'flasklab-status; echo; echo "{STATUS_EXIT_MARKER}$?"; {probes.PS_COMMAND}'
 # flasklab-status's ready line says how long first boot took.
 _FIRST_BOOT = re.compile(r"first boot took (\d+) s")
 _CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\n.+?\n-----END CERTIFICATE-----", re.DOTALL)
 # Between two requests while waiting for the public address to answer.
 POLL_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """What CHECK_COMMAND printed: flasklab-status's exit status (None when its output was
+    cut short) and text, and the server's processes."""
+
+    status_exit: int | None
+    status_text: str
+    processes: list[probes.Process]
+
+
+def parse_check_output(output: str) -> ServerReport:
+    status_text, marker, rest = output.partition(STATUS_EXIT_MARKER)
+    if not marker:
+        return ServerReport(None, status_text.strip(), [])
+    code, _, ps_output = rest.partition("\n")
+    return ServerReport(
+        int(code) if code.strip().isdigit() else None, status_text.strip(), probes.parse_processes(ps_output)
+    )
 
 
 def first_boot_seconds(status_report: str) -> int | None:
@@ -51,6 +77,23 @@ def certificate_in(status_report: str) -> str:
 
 def expectation(settings: Settings) -> Expectation:
     return Expectation(path=settings.app.ready_path, page_marker=settings.app.ready_text or None)
+
+
+def full_expectation(settings: Settings) -> Expectation:
+    """Everything the site must show, for the rehearsal and the class check: with the
+    sample app, its heading, its static file and its database page."""
+    app = settings.app
+    sample_app = not app.repo
+    return Expectation(
+        path=app.ready_path,
+        page_marker=app.ready_text
+        or (contract.SAMPLE_APP_MARKER if sample_app and app.ready_path == "/" else None),
+        static_path=f"{app.static_url}/{contract.SAMPLE_APP_STATIC_FILE}"
+        if sample_app and app.static_dir
+        else "",
+        web_server_header=settings.recipe.web_server.server_header,
+        database_label=settings.database.label if settings.database and sample_app else "",
+    )
 
 
 def wait_until_serving(site: Site, expect: Expectation, timeout: float) -> list[str]:

@@ -76,16 +76,15 @@ def assert_letsencrypt_waits_for_dns(rehearsal: Rehearsal, settings) -> None:
 
 
 def assert_served_by_the_recipes_programs(rehearsal: Rehearsal, settings) -> None:
-    """Every process of the app's user is the recipe's server, started by its manager."""
-    recipe = settings.recipe
-    processes = processes_of(rehearsal, settings.app.user)
-    assert processes, f"nothing runs as {settings.app.user}"
-    program = compose.serving_program(settings)
-    pids = {process.pid for process in processes}
-    for process in processes:
-        assert program in process.command, process
-        if process.parent not in pids:  # the top of the app's process tree
-            assert process.parent_name == recipe.manager, process
+    """Every process of the app's user is the recipe's server, started by its manager: the
+    probe `class check` runs over SSH, on the same `ps`."""
+    listed = run_inside(rehearsal, probes.PS_COMMAND)
+    assert listed.returncode == 0, listed
+    processes = probes.parse_processes(listed.stdout)
+    program, manager = compose.serving_program(settings), settings.recipe.manager
+    assert probes.runs_under_manager(processes, settings.app.user, program, manager) == []
+    # The same, seen from this machine's /proc.
+    assert processes_of(rehearsal, settings.app.user), f"nothing runs as {settings.app.user}"
 
 
 def assert_env_file_is_private(rehearsal: Rehearsal, settings) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flasklab import compose, contract
+from flasklab import compose
 from flasklab.app_secrets import AppSecrets, generate_locally
 from flasklab.probes import Expectation
+from flasklab.readiness import full_expectation
 from flasklab.render import render_user_data
 from flasklab.settings import Settings
 
@@ -48,22 +49,12 @@ def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Tar
     """What to boot for these settings, with throwaway secrets unless some are given."""
     app_secrets = app_secrets or generate_locally(settings)
     app = settings.app
-    sample_app = not app.repo
     return Target(
         name=settings.stack,
         codename=settings.debian_codename,
         user_data=render_user_data(settings, app_secrets),
         server_names=settings.server_names,
-        expect=Expectation(
-            path=app.ready_path,
-            page_marker=app.ready_text
-            or (contract.SAMPLE_APP_MARKER if sample_app and app.ready_path == "/" else None),
-            static_path=f"{app.static_url}/{contract.SAMPLE_APP_STATIC_FILE}"
-            if sample_app and app.static_dir
-            else "",
-            web_server_header=settings.recipe.web_server.server_header,
-            database_label=settings.database.label if settings.database and sample_app else "",
-        ),
+        expect=full_expectation(settings),
         units=tuple(compose.units(settings)),
         logs=tuple(compose.logs(settings)),
         read_only_binds=(app.repo.removeprefix("file://"),) if app.repo.startswith("file://") else (),
