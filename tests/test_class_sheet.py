@@ -291,3 +291,26 @@ def test_the_page_renders_in_a_browser_with_every_students_card(saved_outputs, t
         assert entry[outputs.HOSTS_LINE] in text, text
         assert entry[outputs.URL] in text, text
         assert f"ssh -i keys/{student}.pem admin@{entry[outputs.PUBLIC_IP]}" in text, text
+
+
+def test_the_last_class_check_in_the_sheets_folder_gives_each_card_its_status(saved_outputs, tmp_path):
+    from flasklab.classroom import check
+
+    every_check_passed = {key: check.passed() for key in check.CHECKS}
+    app_fails = {**every_check_passed, "app": check.failed("502", ["answers 502"])}
+    folder = tmp_path / "sheet"
+    check.write_csv(
+        [
+            check.Row("ana", "192.0.2.1", every_check_passed),
+            check.Row("ben", "192.0.2.2", app_fails),
+            check.missing_row("carla"),
+        ],
+        folder / check.CHECK_CSV,
+    )
+    write_sheet(saved_outputs("class-demo"), folder)
+    with (folder / "students.csv").open(newline="") as file:
+        status = {row["student"]: row["status"] for row in csv.DictReader(file)}
+    assert status["ana"].endswith("passes every check"), status
+    assert "fails:" in status["ben"] and "answers 502" in status["ben"], status
+    assert "fails:" in status["carla"], status
+    assert all(text.startswith("class check of ") for text in status.values()), status

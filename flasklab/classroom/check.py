@@ -35,7 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flasklab import compose, probes, readiness, server_status
-from flasklab.classroom.outputs import OutputsError, StudentAccess, read_outputs
+from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, StudentAccess, read_outputs
 from flasklab.plan import LOGIN_USER
 from flasklab.settings import PROJECT_DIR, ConfigError, Settings
 from flasklab.stacks import load_stack_servers
@@ -431,11 +431,28 @@ def failure_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
+# The CSV's file name in the stack's sheets folder, and the columns `class sheet` reads back.
+CHECK_CSV = "check.csv"
+RESULT_COLUMN, PROBLEMS_COLUMN = "result", "problems"
+
+
+def read_results(path: Path) -> dict[str, tuple[bool, str]]:
+    """What the last `class check` wrote of each student: (passed, its problems)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            return {
+                row["student"]: (row[RESULT_COLUMN] == OK, row[PROBLEMS_COLUMN])
+                for row in csv.DictReader(file)
+            }
+    except (OSError, KeyError, UnicodeDecodeError, csv.Error):
+        return {}
+
+
 def write_csv(rows: list[Row], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["student", "address", *CHECKS.values(), "result", "problems"])
+        writer.writerow(["student", "address", *CHECKS.values(), RESULT_COLUMN, PROBLEMS_COLUMN])
         for row in rows:
             problems = [
                 f"{CHECKS[key]}: {problem}"
@@ -455,7 +472,7 @@ def write_csv(rows: list[Row], path: Path) -> None:
 
 
 def default_csv(stack: str) -> Path:
-    return PROJECT_DIR / "sheets" / stack / "check.csv"
+    return SHEETS_DIR / stack / CHECK_CSV
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -32,6 +32,8 @@ INSTANCE_ID = "instanceId"
 FIRST_BOOT_SECONDS = "firstBootSeconds"
 RESTART_COMMAND = "restartCommand"
 SSH_PRIVATE_KEY = "sshPrivateKey"  # a single stack's own key
+# Where `class sheet` and `class check` write, a folder per stack (not for the repository).
+SHEETS_DIR = PROJECT_DIR / "sheets"
 
 
 class OutputsError(Exception):

@@ -19,11 +19,9 @@ from pathlib import Path
 
 import jinja2
 
-from flasklab.classroom import outputs
-from flasklab.classroom.outputs import OutputsError, StudentAccess, read_outputs
-from flasklab.settings import PROJECT_DIR
+from flasklab.classroom import check, outputs
+from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, StudentAccess, read_outputs
 
-SHEETS_DIR = PROJECT_DIR / "sheets"
 HOSTS_FILE = "hosts"
 CSV_FILE = "students.csv"
 HTML_FILE = "index.html"
@@ -58,6 +56,7 @@ class Card:
     ssh_command: str
     key_file: str  # relative to the sheet's folder; '' when the stack made no key
     status: str
+    good: bool  # the status says the server is ready, or passed the last check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,9 +102,18 @@ def ssh_command_with_key(command: str, key_file: str) -> str:
     return shlex.join(words)
 
 
-def card_of(access: StudentAccess) -> Card:
+def checked_status(checked: tuple[bool, str], when: str) -> str:
+    """The status after a `class check`, which knows more than the outputs."""
+    passed, problems = checked
+    return f"class check of {when}: " + ("passes every check" if passed else f"fails: {problems}")
+
+
+def card_of(access: StudentAccess, checked: tuple[bool, str] | None = None, when: str = "") -> Card:
     key_file = key_file_of(access)
-    return Card(access, ssh_command_with_key(access.ssh_command, key_file), key_file, status_of(access))
+    ssh = ssh_command_with_key(access.ssh_command, key_file)
+    if checked is not None:
+        return Card(access, ssh, key_file, checked_status(checked, when), checked[0])
+    return Card(access, ssh, key_file, status_of(access), access.first_boot_seconds is not None)
 
 
 def hosts_text(stack: str, cards: list[Card]) -> str:
@@ -172,7 +180,13 @@ def write_keys(folder: Path, cards: list[Card]) -> int:
 
 def write_sheet(stack: str, students: list[StudentAccess], folder: Path) -> int:
     """Writes the sheet's files; the number of key files written."""
-    cards = [card_of(access) for access in students]
+    # The last `class check` of this stack, if it wrote its CSV here.
+    check_csv = folder / check.CHECK_CSV
+    results = check.read_results(check_csv)
+    when = ""
+    if results:
+        when = datetime.datetime.fromtimestamp(check_csv.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    cards = [card_of(access, results.get(access.student), when) for access in students]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / HOSTS_FILE).write_text(hosts_text(stack, cards), encoding="utf-8")
     write_csv(folder / CSV_FILE, cards)
