@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flasklab import compose, probes
 from flasklab.rehearsal.run import Rehearsal
@@ -68,14 +69,26 @@ def journal(rehearsal: Rehearsal, settings: Settings) -> str:
     return text
 
 
+def pid_in_container(host_pid: int) -> int:
+    """A process's PID as the container sees it (systemctl and supervisorctl print those)."""
+    try:
+        for line in Path(f"/proc/{host_pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])  # the innermost namespace's
+    except FileNotFoundError:
+        pass  # it ended meanwhile
+    return 0
+
+
 def orphans(rehearsal: Rehearsal, settings: Settings, main_pid: int) -> list[str]:
     """Processes of the app's user outside the main process's tree (left by a killed one)."""
     processes = processes_of(rehearsal, settings.app.user)
     pids = {process.pid for process in processes}
     return [
-        f"{process.pid} {process.command} (parent {process.parent} {process.parent_name})"
+        f"{process.command} (parent: {process.parent_name})"
         for process in processes
-        if process.parent not in pids and main_pid not in (process.pid, process.parent)
+        if process.parent not in pids
+        and main_pid not in (pid_in_container(process.pid), pid_in_container(process.parent))
     ]
 
 
