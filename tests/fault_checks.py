@@ -104,10 +104,13 @@ def kill_app_server(rehearsal: Rehearsal, settings: Settings) -> float:
     assert result.returncode == 0, result.stderr
     served_after = None
     left: list[str] = []
+    main = 0
     while (elapsed := time.monotonic() - started) < KILL_RECOVERY_SECONDS:
-        main = pid_from(rehearsal, command)
-        if served_after is None and main not in (0, killed) and probes.serves(site, expect, site.names[0], 1):
-            served_after = elapsed
+        # The cheap HTTP probe first: it times the recovery; then whether a new main
+        # process serves (not workers the killed one left).
+        if served_after is None and probes.serves(site, expect, site.names[0], 1):
+            main = pid_from(rehearsal, command)
+            served_after = elapsed if main not in (0, killed) else None
         if served_after is not None and not (left := orphans(rehearsal, settings, main)):
             return served_after
         time.sleep(POLL_SECONDS)
