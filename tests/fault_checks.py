@@ -5,6 +5,7 @@ real fault in a running rehearsal container, and each check measures the recover
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +56,17 @@ def main_process_of_app_server(settings: Settings) -> tuple[str, str]:
 
 
 def pid_from(rehearsal: Rehearsal, command: str) -> int:
-    """The PID a command prints (0 when it prints none: the process is not running)."""
-    output = run_inside(rehearsal, command).stdout.strip()
+    """The PID a command prints (0 when it prints none: the process is not running). Run
+    without a login shell: it is polled, and times a recovery."""
+    leader = rehearsal.container.leader_pid()
+    result = subprocess.run(
+        ["nsenter", f"--target={leader}", "--all", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = result.stdout.strip()
     return int(output) if output.isdigit() else 0
 
 
@@ -102,21 +112,18 @@ def kill_app_server(rehearsal: Rehearsal, settings: Settings) -> float:
     started = time.monotonic()
     result = run_inside(rehearsal, f"kill -KILL {killed}")
     assert result.returncode == 0, result.stderr
-    served_after = None
     left: list[str] = []
-    main = 0
-    while (elapsed := time.monotonic() - started) < KILL_RECOVERY_SECONDS:
-        # The cheap HTTP probe first: it times the recovery; then whether a new main
-        # process serves (not workers the killed one left).
-        if served_after is None and probes.serves(site, expect, site.names[0], 1):
-            main = pid_from(rehearsal, command)
-            served_after = elapsed if main not in (0, killed) else None
-        if served_after is not None and not (left := orphans(rehearsal, settings, main)):
-            return served_after
+    while time.monotonic() - started < KILL_RECOVERY_SECONDS:
+        # No request before a new main process runs and the killed one's workers are
+        # gone by themselves (a request would wake an idle orphan, which then notices).
+        main = pid_from(rehearsal, command)
+        new_main_alone = main not in (0, killed) and not (left := orphans(rehearsal, settings, main))
+        if new_main_alone and probes.serves(site, expect, site.names[0], 1):
+            return time.monotonic() - started
         time.sleep(POLL_SECONDS)
     problem = (
         f"left over from the killed {what} ({killed}): {left}"
-        if served_after is not None
+        if left
         else f"the app did not serve within {KILL_RECOVERY_SECONDS} s of SIGKILL of the {what} ({killed})"
     )
     raise AssertionError(f"{problem}\n{journal(rehearsal, settings)}")
