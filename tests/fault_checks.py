@@ -27,6 +27,7 @@ DATABASE_READY = {"mariadb": "mariadb --execute 'SELECT 1'", "postgresql": "pg_i
 # Visits to /db before and after the database restarts: enough to reach every worker
 # process of the app (each keeps its own pooled connection, stale after the restart).
 DATABASE_VISITS = 6
+CONTAINER_PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 ROW_ID = re.compile(r"<li>(\d+): ")
 
 
@@ -60,7 +61,7 @@ def pid_from(rehearsal: Rehearsal, command: str) -> int:
     without a login shell: it is polled, and times a recovery."""
     leader = rehearsal.container.leader_pid()
     result = subprocess.run(
-        ["nsenter", f"--target={leader}", "--all", "sh", "-c", command],
+        ["nsenter", f"--target={leader}", "--all", "env", "-i", CONTAINER_PATH, "sh", "-c", command],
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,7 +108,9 @@ def kill_app_server(rehearsal: Rehearsal, settings: Settings) -> float:
     serves the app, and no process of the killed one is left over. Returns the seconds."""
     what, command = main_process_of_app_server(settings)
     killed = pid_from(rehearsal, command)
-    assert killed, f"no {what} runs"
+    if not killed:
+        shown = run_inside(rehearsal, command)
+        raise AssertionError(f"no {what} runs: {command}: {shown.stdout}{shown.stderr}")
     site, expect = rehearsal.site, rehearsal.target.expect
     started = time.monotonic()
     result = run_inside(rehearsal, f"kill -KILL {killed}")
