@@ -27,6 +27,8 @@ DATABASE_READY = {"mariadb": "mariadb --execute 'SELECT 1'", "postgresql": "pg_i
 # Visits to /db before and after the database restarts: enough to reach every worker
 # process of the app (each keeps its own pooled connection, stale after the restart).
 DATABASE_VISITS = 6
+# Where Debian's Apache writes its parent's PID (APACHE_PID_FILE in /etc/apache2/envvars).
+APACHE_PID_FILE = "/run/apache2/apache2.pid"
 CONTAINER_PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 ROW_ID = re.compile(r"<li>(\d+): ")
 
@@ -49,8 +51,8 @@ def main_process_of_app_server(settings: Settings) -> tuple[str, str]:
     processes that run the app, as Gunicorn's or uWSGI's master does its workers."""
     recipe, app = settings.recipe, settings.app.name
     if recipe.app_server == "mod_wsgi":
-        unit = recipe.web_server.unit
-        return f"{unit} (Apache's parent)", f"systemctl show --property MainPID --value {unit}"
+        # Apache's own record: systemd only guesses the main PID of a forking service.
+        return "Apache's parent process", f"cat {APACHE_PID_FILE}"
     if recipe.manager == "supervisord":
         return f"{recipe.app_server} master under supervisor", f"supervisorctl pid {app}"
     return f"{recipe.app_server} master of {app}.service", f"systemctl show --property MainPID --value {app}"
