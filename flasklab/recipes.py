@@ -232,6 +232,8 @@ DATABASES: dict[str, DatabaseEngine] = {
 
 WSGI_ENTRY = ServerFile("app.wsgi", "/etc/flasklab/{app}/app.wsgi", checker="python")
 UWSGI_INI = ServerFile("uwsgi.ini", "/etc/flasklab/{app}/uwsgi.ini", checker="uwsgi")
+# Gunicorn under supervisor: its workers end when its master dies.
+GUNICORN_CONFIG = ServerFile("gunicorn.conf.py", "/etc/flasklab/{app}/gunicorn.conf.py", checker="python")
 SUPERVISOR_PROGRAM = ServerFile(
     "supervisor-program.conf", "/etc/supervisor/conf.d/{app}.conf", checker="supervisor"
 )
@@ -338,7 +340,7 @@ NGINX_GUNICORN_SUPERVISOR = Recipe(
     ),
     web_server=NGINX,
     packages=("supervisor",),
-    files=(SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET),
+    files=(GUNICORN_CONFIG, SUPERVISOR_PROGRAM, SUPERVISOR_SOCKET),
     deploy_steps=("supervisor-app.sh",),
     app_server="gunicorn",
     pip_packages=("gunicorn",),

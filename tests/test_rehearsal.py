@@ -23,6 +23,7 @@ from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
 from tests.conftest import STUDENT_STACKS, boot_prerequisites_missing, secrets_for_tests
 from tests.container_tools import login_user, processes_of, run_inside
+from tests.fault_checks import survive_faults
 
 pytestmark = [
     pytest.mark.boot,
@@ -310,7 +311,9 @@ DATABASE_RUNS = [
 def test_every_recipe_serves_the_app_with_each_database(rehearsal_of, recipe, database, tls):
     """The sample app's migration ran before the app started, its database page writes and
     reads rows, its JSON API stores a note, the database listens on localhost only (all
-    checked by the rehearsal), and the secrets stay in the private env file."""
+    checked by the rehearsal), and the secrets stay in the private env file. Then the app
+    survives faults (tests/fault_checks.py): its server's main process killed, the web
+    server restarted, the database restarted without losing a row."""
     settings = load_stack(
         "dev",
         {
@@ -338,6 +341,9 @@ def test_every_recipe_serves_the_app_with_each_database(rehearsal_of, recipe, da
     if tls == "self-signed":
         # The session cookie (signed with the generated SECRET_KEY) travels over HTTPS only.
         assert "Secure" in outcome.first_headers.get("set-cookie", ""), outcome.first_headers
+    # Then the faults of issue 12, in the same container: the app server's main process
+    # killed, the web server and the database restarted.
+    print(survive_faults(rehearsal, settings).line(settings))
 
 
 def test_a_failing_migration_stops_the_install_and_the_report_shows_its_output(rehearsal_of):
