@@ -131,3 +131,18 @@ def test_the_score_is_the_sandboxs_doing(tmp_path):
     assert scores["sandboxed.service"] <= MAX_EXPOSURE < scores["without-none.service"]
     for setting in without:
         assert scores[f"without-{setting}.service"] > scores["sandboxed.service"], setting
+
+
+@config_tools.needs_checkers
+@pytest.mark.parametrize("recipe", [name for name, recipe in RECIPES.items() if recipe.manager == "supervisord"])
+def test_supervisor_runs_the_app_unprivileged_with_a_private_umask(recipe, tmp_path):
+    """What supervisor allows of a sandbox, as Debian's supervisord reads the program: the
+    app's own user (never root) and files its group may read, others not."""
+    settings = settings_of(recipe, "13", "plain")
+    app = settings.app
+    files = [file for file in render_files(settings, secrets_for_tests(settings)) if file.checker == "supervisor"]
+    problems, read = config_tools.supervisor_read(files, tmp_path, app.user, app.log_dir, settings.debian_codename)
+    assert problems == ""
+    program = read["programs"][app.name]
+    assert program["user"] == config_tools.APP_UID
+    assert program["umask"] == 0o027
