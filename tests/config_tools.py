@@ -269,7 +269,8 @@ options = ServerOptions()
 options.realize(args=["-c", sys.argv[1]])
 print(json.dumps({
     "socket": [[oct(s["chmod"]), s["chown"]] for s in options.server_configs],
-    "programs": {p.name: {"command": p.command, "user": p.uid, "stopsignal": int(p.stopsignal), "umask": p.umask,
+    "programs": {p.name: {"command": p.command, "user": p.uid, "stopsignal": int(p.stopsignal),
+                          "umask": p.umask,
                           "autorestart": str(p.autorestart), "killasgroup": p.killasgroup,
                           "stopasgroup": p.stopasgroup, "stdout_logfile": p.stdout_logfile}
                  for g in options.process_group_configs for p in g.process_configs},

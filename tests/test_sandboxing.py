@@ -31,6 +31,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "mariadb": {"database": "mariadb"},
     "postgresql+https": {"database": "postgresql", "tls": "self-signed"},
 }
+# Hardening settings each dropped in turn to see the score get worse.
+HARDENING_SETTINGS = ("ProtectSystem", "CapabilityBoundingSet", "SystemCallFilter", "RestrictAddressFamilies")
 SANDBOX_PARTIAL = Path(__file__).parents[1] / "templates/partials/systemd-sandbox.conf.j2"
 
 
@@ -38,9 +40,13 @@ def settings_of(recipe: str, release: str, variant: str) -> Settings:
     return load_stack("dev", {"recipe": recipe, "debianRelease": release, **VARIANTS[variant]})
 
 
-def units_of(settings: Settings, suffix: str) -> list[RenderedFile]:
+def files_of(settings: Settings, checker: str) -> list[RenderedFile]:
     files = render_files(settings, secrets_for_tests(settings))
-    return [file for file in files if file.checker == "systemd" and file.path.endswith(suffix)]
+    return [file for file in files if file.checker == checker]
+
+
+def units_of(settings: Settings, suffix: str) -> list[RenderedFile]:
+    return [file for file in files_of(settings, "systemd") if file.path.endswith(suffix)]
 
 
 def scored_as(unit: RenderedFile, name: str) -> RenderedFile:
@@ -117,7 +123,7 @@ def test_the_score_is_the_sandboxs_doing(tmp_path):
         ),
         **{
             setting: re.sub(rf"^{setting}=.*\n", "", unit.content, flags=re.MULTILINE)
-            for setting in ("ProtectSystem", "CapabilityBoundingSet", "SystemCallFilter", "RestrictAddressFamilies")
+            for setting in HARDENING_SETTINGS
         },
     }
     units = [scored_as(unit, "sandboxed.service")]
@@ -134,14 +140,15 @@ def test_the_score_is_the_sandboxs_doing(tmp_path):
 
 
 @config_tools.needs_checkers
-@pytest.mark.parametrize("recipe", [name for name, recipe in RECIPES.items() if recipe.manager == "supervisord"])
+@pytest.mark.parametrize("recipe", [name for name, one in RECIPES.items() if one.manager == "supervisord"])
 def test_supervisor_runs_the_app_unprivileged_with_a_private_umask(recipe, tmp_path):
     """What supervisor allows of a sandbox, as Debian's supervisord reads the program: the
     app's own user (never root) and files its group may read, others not."""
     settings = settings_of(recipe, "13", "plain")
     app = settings.app
-    files = [file for file in render_files(settings, secrets_for_tests(settings)) if file.checker == "supervisor"]
-    problems, read = config_tools.supervisor_read(files, tmp_path, app.user, app.log_dir, settings.debian_codename)
+    problems, read = config_tools.supervisor_read(
+        files_of(settings, "supervisor"), tmp_path, app.user, app.log_dir, settings.debian_codename
+    )
     assert problems == ""
     program = read["programs"][app.name]
     assert program["user"] == config_tools.APP_UID
