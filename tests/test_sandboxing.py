@@ -21,7 +21,8 @@ from flasklab.render import RenderedFile, render_files
 from flasklab.settings import Settings
 from flasklab.stacks import load_stack
 from tests import config_tools
-from tests.conftest import secrets_for_tests
+from tests.conftest import boot_prerequisites_missing, secrets_for_tests
+from tests.container_tools import processes_of
 
 MAX_EXPOSURE = 2.5
 RELEASES = ("12", "13")
@@ -153,3 +154,42 @@ def test_supervisor_runs_the_app_unprivileged_with_a_private_umask(recipe, tmp_p
     program = read["programs"][app.name]
     assert program["user"] == config_tools.APP_UID
     assert program["umask"] == 0o027
+
+
+def status_fields(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {name: value.strip() for name, _, value in (line.partition(":") for line in lines)}
+
+
+def mount_options(pid: int) -> dict[str, str]:
+    """Each mount point the process sees -> its options (the last mount on a point wins)."""
+    seen = {}
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        fields = line.split()
+        seen[fields[4]] = fields[5]
+    return seen
+
+
+@pytest.mark.boot
+@pytest.mark.skipif(bool(boot_prerequisites_missing()), reason=boot_prerequisites_missing())
+@pytest.mark.parametrize(
+    ("recipe", "release", "database"),
+    [("nginx-gunicorn-systemd", "12", "postgresql"), ("nginx-uwsgi-systemd", "13", "mariadb")],
+)
+def test_the_app_serves_from_inside_its_sandbox(rehearsal_of, recipe, release, database):
+    """On the booted server, systemd applied the sandbox (not just wrote it): every process
+    of the app has no capabilities, no new privileges and a system call filter, and sees
+    the OS read-only but its own folder writable; and the app still serves, database included."""
+    settings = load_stack("dev", {"recipe": recipe, "debianRelease": release, "database": database})
+    rehearsal = rehearsal_of(settings)
+    outcome = rehearsal.wait()
+    assert outcome.ok, rehearsal.report(outcome)
+    processes = processes_of(rehearsal, settings.app.user)
+    assert processes
+    for process in processes:
+        status = status_fields(process.pid)
+        assert (status["CapBnd"], status["CapEff"]) == ("0" * 16, "0" * 16), process
+        assert (status["NoNewPrivs"], status["Seccomp"]) == ("1", "2"), process
+        mounts = mount_options(process.pid)
+        assert mounts["/"].startswith("ro"), (process, mounts)
+        assert mounts[settings.app.dir].startswith("rw"), (process, mounts)
