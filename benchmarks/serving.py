@@ -113,7 +113,16 @@ def measure(rehearsal: Rehearsal, settings: Settings, seconds: int) -> dict[str,
         rehearsal,
         settings,
         DEVELOPMENT_UNIT,
-        ["flask", "--app", settings.app.entry, "run", "--host", "0.0.0.0", "--port", str(DEVELOPMENT_PORT)],
+        [
+            f"{settings.app.venv}/bin/flask",
+            "--app",
+            settings.app.entry,
+            "run",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(DEVELOPMENT_PORT),
+        ],
     )
     wait_for_port(rehearsal, DIRECT_PORT)
     wait_for_port(rehearsal, DEVELOPMENT_PORT)

@@ -270,6 +270,7 @@ options.realize(args=["-c", sys.argv[1]])
 print(json.dumps({
     "socket": [[oct(s["chmod"]), s["chown"]] for s in options.server_configs],
     "programs": {p.name: {"command": p.command, "user": p.uid, "stopsignal": int(p.stopsignal),
+                          "umask": p.umask,
                           "autorestart": str(p.autorestart), "killasgroup": p.killasgroup,
                           "stopasgroup": p.stopasgroup, "stdout_logfile": p.stdout_logfile}
                  for g in options.process_group_configs for p in g.process_configs},
@@ -338,3 +339,23 @@ def env_file_check(env: RenderedFile, workdir: Path, codename: str) -> str:
     if read["sh"] == read["python-dotenv"] == read["shlex"]:
         return ""
     return ", ".join(f"{reader} read {values}" for reader, values in read.items())
+
+
+_EXPOSURE = re.compile(r"^→ Overall exposure level for (\S+): (\d+(?:\.\d+)?)", re.MULTILINE)
+
+
+def systemd_security(units: list[RenderedFile], workdir: Path, codename: str) -> tuple[str, dict[str, float]]:
+    """(complaints, exposure of each unit): the release's `systemd-analyze security`
+    scoring the unit files themselves (--offline: no running systemd needed), 0.0 for a
+    fully sandboxed service up to 10.0 for none at all."""
+    names = []
+    for unit in units:
+        name = Path(unit.path).name
+        (workdir / name).write_text(unit.content)
+        names.append(name)
+    command = ["systemd-analyze", "security", "--offline=true", "--no-pager", *names]
+    result = in_checkers_image(command, workdir, codename)
+    scores = {name: float(score) for name, score in _EXPOSURE.findall(result.stdout)}
+    if result.returncode != 0 or set(scores) != set(names):
+        return result.stdout + result.stderr, scores
+    return "", scores
