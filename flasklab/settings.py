@@ -25,6 +25,7 @@ import yaml
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
+from flasklab.taken_names import SQL_RESERVED, TAKEN_NAMES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
@@ -39,12 +40,14 @@ RANGES: dict[str, tuple[int, int]] = {
     "workers": (1, 32),
     "threads": (1, 64),
     "readyTimeoutMinutes": (2, 60),
+    "autoStopIdleMinutes": (0, 1440),
 }
 # What a range's message adds after it.
 _RANGE_HINTS = {
     "rootVolumeGiB": " (GiB)",
     "workers": " (2 per vCPU is usual)",
     "readyTimeoutMinutes": " (minutes)",
+    "autoStopIdleMinutes": " (minutes; 0 turns the idle stop off: `pulumi config set autoStopIdleMinutes 0`)",
 }
 PORT_RANGE = (1, 65535)
 # appName names a Unix user, a systemd unit and a database user.
@@ -84,28 +87,6 @@ RESERVED_ENV = {
     "DATABASE_URL": "database and databasePassword",
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
-# Names the app's user, group, database and units cannot take on the server: Debian's
-# system accounts and groups, the login users of cloud images, the services' accounts.
-_TAKEN_NAMES_WORDS = (
-    "root daemon bin sys sync games man lp mail news uucp proxy www_data backup list irc gnats "
-    "nobody adm tty disk kmem dialout fax voice cdrom floppy tape sudo audio dip operator src "
-    "shadow utmp video sasl plugdev staff users nogroup netdev messagebus sshd systemd_network "
-    "systemd_resolve systemd_timesync systemd_journal admin debian ubuntu ec2_user supervisor "
-    "nginx apache apache2 mysql mariadb postgres postgresql uwsgi gunicorn certbot flasklab "
-)
-TAKEN_NAMES = frozenset(_TAKEN_NAMES_WORDS.split())
-# Words PostgreSQL and MariaDB reserve: a database or user named so breaks their setup SQL.
-_SQL_RESERVED_WORDS = (
-    "ALL ANALYSE ANALYZE AND ANY ARRAY AS ASC ASYMMETRIC BOTH CASE CAST CHECK COLLATE COLUMN "
-    "CONSTRAINT CREATE CURRENT_CATALOG CURRENT_DATE CURRENT_ROLE CURRENT_TIME CURRENT_TIMESTAMP "
-    "CURRENT_USER DEFAULT DEFERRABLE DESC DISTINCT DO ELSE END EXCEPT FALSE FETCH FOR FOREIGN "
-    "FROM GRANT GROUP HAVING IN INITIALLY INTERSECT INTO LATERAL LEADING LIMIT LOCALTIME "
-    "LOCALTIMESTAMP NOT NULL OFFSET ON ONLY OR ORDER PLACING PRIMARY REFERENCES RETURNING SELECT "
-    "SESSION_USER SOME SYMMETRIC TABLE THEN TO TRAILING TRUE UNION UNIQUE USER USING VARIADIC "
-    "WHEN WHERE WINDOW WITH DATABASE DELETE DROP INDEX INSERT KEY KEYS LIKE MATCH READ SCHEMA "
-    "SET SHOW UPDATE USAGE "
-)
-SQL_RESERVED = frozenset(_SQL_RESERVED_WORDS.split())
 _EMAIL = re.compile(r"^[^@\s'\\]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
 _PRIVATE_SUFFIXES = (
@@ -217,6 +198,8 @@ class Settings:
     tls: TlsMode
     tls_email: str
     database: DatabaseEngine | None
+    # The server powers itself off after this many minutes without use (0: never).
+    auto_stop_idle_minutes: int
     # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.app_secrets).
     # Never shown: they are secrets.
     chosen_secrets: AppSecrets = field(default=AppSecrets(), repr=False)
@@ -423,7 +406,7 @@ def _server_names(values: _Values) -> list[str]:
 
 
 def _machine_problems(values: _Values) -> Iterator[str]:
-    """recipe, debianRelease, amiId, instanceType, rootVolumeGiB."""
+    """recipe, debianRelease, amiId, instanceType, rootVolumeGiB, autoStopIdleMinutes."""
     if values["recipe"] not in RECIPES:
         yield (
             f"recipe: {values['recipe']!r} is not a flasklab recipe. "
@@ -445,6 +428,7 @@ def _machine_problems(values: _Values) -> Iterator[str]:
     if instance_type is not None and not _INSTANCE_TYPE.fullmatch(instance_type):
         yield f"instanceType: {instance_type!r} is not an EC2 instance type, e.g. t2.medium."
     yield from _range_problems(values, "rootVolumeGiB")
+    yield from _range_problems(values, "autoStopIdleMinutes")
 
 
 def _network_problems(values: _Values) -> Iterator[str]:
@@ -770,6 +754,7 @@ def _build(values: _Values, stack: str) -> Settings:
         tls=TLS_MODES[values["tls"]],
         tls_email=_text(values, "tlsEmail"),
         database=DATABASES.get(values["database"]),
+        auto_stop_idle_minutes=values["autoStopIdleMinutes"],
         chosen_secrets=AppSecrets(**{rule.field: values[rule.setting] or "" for rule in RULES}),
         wait_for_ready=values["waitForReady"],
         ready_timeout_minutes=values["readyTimeoutMinutes"],

@@ -1,0 +1,255 @@
+"""Idle servers stop themselves (autoStopIdleMinutes): the setting, the files the server
+gets, EC2 stopping (not terminating) an instance that powers off, the script's decision
+run on Debian with stand-ins for loginctl and systemctl, and real boots."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from flasklab import compose, probes
+from flasklab.recipes import IDLE_STOP_FILES, IDLE_STOP_STEP
+from flasklab.rehearsal.run import Rehearsal
+from flasklab.render import RenderedFile, render_files
+from flasklab.settings import ConfigError
+from flasklab.stacks import load_stack
+from tests import config_tools
+from tests.conftest import EXAMPLE_STACKS, STUDENT_STACKS, boot_prerequisites_missing, secrets_for_tests
+from tests.test_program import INSTANCE
+from tests.test_readiness_boot import boot_with_key, run_over_ssh
+
+SCRIPT = IDLE_STOP_FILES[0].path
+
+
+def files_by_path(settings) -> dict[str, RenderedFile]:
+    return {file.path: file for file in render_files(settings, secrets_for_tests(settings))}
+
+
+@pytest.mark.parametrize("value", ["-1", "1441", "soon"])
+def test_an_idle_time_out_of_range_is_refused_with_its_fix(value):
+    with pytest.raises(ConfigError) as caught:
+        load_stack("dev", {"autoStopIdleMinutes": value})
+    [problem] = caught.value.problems
+    assert problem.startswith("autoStopIdleMinutes")
+    assert "pulumi config set autoStopIdleMinutes" in problem
+
+
+def test_zero_turns_the_idle_stop_off():
+    settings = load_stack("dev", {"autoStopIdleMinutes": "0"})
+    assert not {file.path for file in IDLE_STOP_FILES} & set(files_by_path(settings))
+    assert IDLE_STOP_STEP not in compose.deploy_steps(settings)
+    assert "flasklab-idle-stop" not in files_by_path(settings)["/usr/local/sbin/flasklab-deploy"].content
+
+
+@pytest.mark.parametrize("stack", STUDENT_STACKS)
+def test_by_default_the_timer_is_enabled_first_and_reads_the_sites_own_access_log(stack):
+    settings = load_stack(stack)
+    files = files_by_path(settings)
+    assert {file.path for file in IDLE_STOP_FILES} <= set(files)
+    # First, so that a server whose first boot fails stops too.
+    assert compose.deploy_steps(settings)[0] == IDLE_STOP_STEP
+    deploy = files["/usr/local/sbin/flasklab-deploy"].content
+    assert "systemctl enable --now flasklab-idle-stop.timer" in deploy
+    script = files[SCRIPT].content
+    assert f"idle_seconds={settings.auto_stop_idle_minutes * 60}\n" in script
+    [read] = re.findall(r"^access_log=(\S+)$", script, re.MULTILINE)
+    # The path every site file of the app (HTTP and HTTPS) logs its requests to.
+    sites = [settings.recipe.web_server.http_site.path, settings.recipe.web_server.https_site.path]
+    logged = set()
+    for file in files.values():
+        if file.path in {compose.for_app(site, settings) for site in sites}:
+            logged |= set(re.findall(r"^\s*(?:access_log|CustomLog) ([^\s;]+)", file.content, re.MULTILINE))
+    assert logged == {read}
+
+
+@pytest.mark.parametrize("stack", EXAMPLE_STACKS)
+def test_an_instance_that_powers_itself_off_is_stopped_not_terminated(run_program, stack):
+    instances = run_program(stack).of_type(INSTANCE)
+    assert instances
+    for instance in instances:
+        assert instance["inputs"]["instanceInitiatedShutdownBehavior"] == "stop"
+
+
+# The script's decision, on Debian's own sh and tools, with stand-ins: loginctl answers
+# from a table of sessions (id class state), systemctl notes what it was asked.
+LOGINCTL = """#!/bin/sh
+[ -e /check/loginctl-fails ] && exit 1
+case "$1" in
+    list-sessions) awk '{ print "   " $1 " 1000 admin" }' /check/sessions ;;
+    show-session)
+        column=3; [ "$3" = --property=Class ] && column=2
+        awk -v id="$2" -v column="$column" '$1 == id { print $column }' /check/sessions ;;
+esac
+"""
+SYSTEMCTL = '#!/bin/sh\necho "$*" >> /check/systemctl.log\n'
+ACCESS_LOG = "/var/log/nginx/flask_app.access.log"
+BOOT_RESULT = "/var/lib/cloud/data/result.json"
+LAST_LOGIN = "/run/flasklab-idle-stop/last-login"
+
+
+def decide(tmp_path: Path, uptime_seconds: int, ages: dict[str, int], sessions: str = "") -> tuple[bool, str]:
+    """Runs the dev stack's script (threshold 2 minutes) where the files in `ages` were
+    last changed that many seconds ago: (whether it powered off, its output)."""
+    settings = load_stack("dev", {"autoStopIdleMinutes": "2"})
+    (tmp_path / "flasklab-idle-stop").write_text(files_by_path(settings)[SCRIPT].content)
+    (tmp_path / "loginctl").write_text(LOGINCTL)
+    (tmp_path / "systemctl").write_text(SYSTEMCTL)
+    (tmp_path / "sessions").write_text(sessions)
+    (tmp_path / "uptime").write_text(f"{uptime_seconds}.42 1.00\n")
+    touches = [
+        f"mkdir -p {shlex.quote(str(Path(path).parent))} && touch -d @$(($(date +%s) - {age})) {path}"
+        for path, age in ages.items()
+    ]
+    setup = [
+        "install -m 0755 /check/loginctl /check/systemctl /usr/local/bin/",
+        "mount --bind /check/uptime /proc/uptime",
+        "mkdir -p /run/flasklab-idle-stop",
+        *touches,
+        "RUNTIME_DIRECTORY=/run/flasklab-idle-stop sh /check/flasklab-idle-stop",
+        f"if [ -e {LAST_LOGIN} ]; then echo last-login: $(( $(date +%s) - $(stat -c %Y {LAST_LOGIN}) ))s; fi",
+    ]
+    result = config_tools.in_checkers_image(["sh", "-c", " && ".join(setup)], tmp_path, "trixie")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = tmp_path / "systemctl.log"
+    asked = log.read_text() if log.exists() else ""
+    assert asked in ("", "poweroff\n"), asked
+    return asked == "poweroff\n", result.stdout + result.stderr
+
+
+LONG_AGO = 600
+
+
+@config_tools.needs_checkers
+def test_unused_for_the_threshold_it_powers_off_saying_why(tmp_path):
+    powered_off, output = decide(tmp_path, 3600, {BOOT_RESULT: LONG_AGO, ACCESS_LOG: LONG_AGO})
+    assert powered_off
+    assert "flasklab-idle-stop: powering off: unused for 10 minutes (autoStopIdleMinutes 2)" in output
+
+
+@config_tools.needs_checkers
+@pytest.mark.parametrize(
+    ("why", "uptime", "ages", "sessions"),
+    [
+        ("a request a minute ago", 3600, {BOOT_RESULT: LONG_AGO, ACCESS_LOG: 60}, ""),
+        ("a login session ended a minute ago", 3600, {BOOT_RESULT: LONG_AGO, LAST_LOGIN: 60}, ""),
+        ("first boot finished a minute ago", 3600, {BOOT_RESULT: 60}, ""),
+        ("first boot still runs", 3600, {ACCESS_LOG: LONG_AGO}, ""),
+        ("booted a minute ago", 60, {BOOT_RESULT: LONG_AGO, ACCESS_LOG: LONG_AGO}, ""),
+        ("an SSH session is open", 3600, {BOOT_RESULT: LONG_AGO}, "3 user active\n"),
+        ("an SSH session without a terminal", 3600, {BOOT_RESULT: LONG_AGO}, "c7 user online\n"),
+    ],
+)
+def test_in_use_it_stays_up(tmp_path, why, uptime, ages, sessions):
+    powered_off, output = decide(tmp_path, uptime, ages, sessions)
+    assert not powered_off, why
+    if sessions:  # remembered, for the threshold after the session ends
+        assert "last-login: 0s" in output or "last-login: 1s" in output, output
+
+
+@config_tools.needs_checkers
+def test_a_session_left_behind_after_logout_is_not_use(tmp_path):
+    """A student's leftover process (tmux, nohup) keeps a closing session; and systemd 256+
+    lists each user's manager as a session of its own."""
+    sessions = "4 user closing\n5 manager active\n"
+    assert decide(tmp_path, 3600, {BOOT_RESULT: LONG_AGO}, sessions)[0]
+
+
+@config_tools.needs_checkers
+def test_when_sessions_cannot_be_listed_it_stays_up(tmp_path):
+    (tmp_path / "loginctl-fails").write_text("")
+    powered_off, output = decide(tmp_path, 3600, {BOOT_RESULT: LONG_AGO})
+    assert not powered_off
+    assert "cannot list the login sessions; staying up" in output
+
+
+# Real boots: threshold 1 minute, three containers side by side.
+IDLE_MINUTES = 1
+# The timer runs every minute: the stop comes within the threshold and a minute and a half.
+STOP_WITHIN = IDLE_MINUTES * 60 + 90
+
+
+@pytest.mark.boot
+@pytest.mark.skipif(bool(boot_prerequisites_missing()), reason=boot_prerequisites_missing())
+def test_an_idle_server_powers_off_while_one_in_use_stays_up(rehearsal_of, tmp_path):
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    settings = load_stack("dev", {"autoStopIdleMinutes": str(IDLE_MINUTES)})
+    idle, requested = rehearsal_of(settings), rehearsal_of(settings)
+    logged_in = boot_with_key(rehearsal_of, settings, key.with_suffix(".pub").read_text().strip())
+    stop_requests = threading.Event()
+    sessions: list[subprocess.Popen] = []
+
+    def log_in() -> None:
+        """An open login session, as a student's: `ssh ... sleep 600`."""
+        assert run_over_ssh(key, logged_in.container.address, "true").returncode == 0
+        sessions.append(
+            subprocess.Popen(
+                ["ssh", *SSH_OPTIONS, "-i", str(key), f"admin@{logged_in.container.address}", "sleep 600"]
+            )
+        )
+
+    uses = {
+        "idle": (idle, lambda: None),
+        "requested": (
+            requested,
+            lambda: threading.Thread(
+                target=request_every_20_seconds, args=(requested, stop_requests)
+            ).start(),
+        ),
+        "logged in": (logged_in, log_in),
+    }
+    try:
+        # Side by side: each is put to use (or not) as soon as it serves.
+        with ThreadPoolExecutor(len(uses)) as pool:
+            ready = dict(zip(uses, pool.map(lambda use: serve_then(*use), uses.values()), strict=True))
+        deadline = ready["idle"] + STOP_WITHIN
+        while idle.container.exited() is None and time.monotonic() < deadline:
+            time.sleep(2)
+        assert idle.container.exited() == 0, f"the idle server still runs {STOP_WITHIN} s after its last use"
+        time.sleep(max(0.0, max(ready.values()) + STOP_WITHIN + 30 - time.monotonic()))
+        assert requested.container.exited() is None, "a server with a request every 20 s powered off"
+        assert logged_in.container.exited() is None, "a server with an open login session powered off"
+    finally:
+        stop_requests.set()
+        for session in sessions:
+            session.terminate()
+            session.wait()
+    journal = subprocess.run(
+        [
+            "journalctl",
+            f"--directory={idle.root / 'var/log/journal'}",
+            "--unit=flasklab-idle-stop",
+            "-o",
+            "cat",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert re.search(
+        rf"powering off: unused for \d+ minutes \(autoStopIdleMinutes {IDLE_MINUTES}\)", journal
+    ), journal
+
+
+SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
+
+
+def serve_then(rehearsal: Rehearsal, use: Callable[[], None]) -> float:
+    """Waits for first boot and the app, puts the server to use; when it was last used."""
+    outcome = rehearsal.wait()
+    assert outcome.ok, rehearsal.report(outcome)
+    use()
+    return time.monotonic()
+
+
+def request_every_20_seconds(rehearsal: Rehearsal, stop: threading.Event) -> None:
+    while not stop.wait(20):
+        probes.serves(rehearsal.site, rehearsal.target.expect, rehearsal.target.server_names[0])
