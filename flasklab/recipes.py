@@ -130,11 +130,10 @@ FIRST_STEPS = ("app-source.sh", "python-env.sh", "app-settings.sh")
 MIGRATE_STEP = "app-migrate.sh"
 # autoStopIdleMinutes > 0: a timer powers the server off once nobody has used it for that
 # long. Its step comes first, so that a server whose first boot failed stops too.
+IDLE_STOP_UNIT = "flasklab-idle-stop.service"
 IDLE_STOP_FILES = (
     ServerFile("flasklab-idle-stop", "/usr/local/sbin/flasklab-idle-stop", "0755", "sh"),
-    ServerFile(
-        "flasklab-idle-stop.service", "/etc/systemd/system/flasklab-idle-stop.service", checker="systemd"
-    ),
+    ServerFile(IDLE_STOP_UNIT, f"/etc/systemd/system/{IDLE_STOP_UNIT}", checker="systemd"),
     ServerFile("flasklab-idle-stop.timer", "/etc/systemd/system/flasklab-idle-stop.timer", checker="systemd"),
 )
 IDLE_STOP_STEP = "idle-stop.sh"
