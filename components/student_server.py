@@ -59,6 +59,9 @@ class StudentServer(pulumi.ComponentResource):
             # needs a new instance to take effect.
             user_data_replace_on_change=True,
             associate_public_ip_address=True,
+            # The server powers itself off when idle (autoStopIdleMinutes): EC2 stops it
+            # (no compute cost, disk kept) rather than terminating it.
+            instance_initiated_shutdown_behavior="stop",
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",  # IMDSv2 only

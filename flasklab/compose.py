@@ -18,6 +18,8 @@ from flasklab.recipes import (
     BASE_PACKAGES,
     DEPLOY_SCRIPT,
     FIRST_STEPS,
+    IDLE_STOP_FILES,
+    IDLE_STOP_STEP,
     MIGRATE_STEP,
     STATUS_COMMAND,
     ServerFile,
@@ -37,12 +39,18 @@ def migrate_command(settings: Settings) -> str:
     return contract.SAMPLE_APP_MIGRATE if settings.database and not settings.app.repo else ""
 
 
+def idle_stop(settings: Settings) -> bool:
+    """Whether the server powers itself off when nobody uses it (autoStopIdleMinutes > 0)."""
+    return settings.auto_stop_idle_minutes > 0
+
+
 def deploy_steps(settings: Settings) -> list[str]:
-    """The fragments of templates/deploy/ flasklab-deploy runs, in order: the app and its
-    settings, its database and migration, the recipe's start of the app, then the web
-    server's site with HTTPS around it."""
+    """The fragments of templates/deploy/ flasklab-deploy runs, in order: the idle stop's
+    timer, the app and its settings, its database and migration, the recipe's start of the
+    app, then the web server's site with HTTPS around it."""
     database = settings.database
     return [
+        *((IDLE_STOP_STEP,) if idle_stop(settings) else ()),
         *FIRST_STEPS,
         *((database.deploy_step,) if database else ()),
         *((MIGRATE_STEP,) if migrate_command(settings) else ()),
@@ -65,6 +73,7 @@ def server_files(settings: Settings) -> list[ServerFile]:
         *((database.setup_file,) if database else ()),
         APP_ENV_FILE,
         STATUS_COMMAND,
+        *(IDLE_STOP_FILES if idle_stop(settings) else ()),
         DEPLOY_SCRIPT,
     ]
     return [
@@ -105,6 +114,11 @@ def logs(settings: Settings) -> list[str]:
     """Log files on the server worth showing when something fails."""
     recipe = settings.recipe
     return [for_app(log, settings) for log in (*recipe.logs, *recipe.web_server.logs)]
+
+
+def access_log(settings: Settings) -> str:
+    """Where the web server logs each request to the app's site."""
+    return for_app(settings.recipe.web_server.access_log, settings)
 
 
 def app_address(settings: Settings) -> str:

@@ -45,6 +45,10 @@ TLS_CIPHERS = (
 ACME_WEBROOT = "/var/lib/flasklab/acme"
 LETSENCRYPT_COMMAND = "sudo flasklab-letsencrypt"
 
+# What the idle stop (autoStopIdleMinutes) writes to its journal as it powers the server off;
+# a rehearsal whose container stopped by itself looks for it.
+IDLE_STOP_SAYS = "flasklab-idle-stop: powering off: "
+
 # The sample app (flasklab/sample_app/application.py): its page's heading, a static file
 # it ships, what its migration writes, and the ids its database page marks its facts with.
 SAMPLE_APP_MARKER = "<h1>Flask app deployed</h1>"

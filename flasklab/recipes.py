@@ -74,6 +74,9 @@ class WebServer:
     logs: tuple[str, ...]
     # What it names itself in the Server header (never with a version).
     server_header: str
+    # The app's site logs every request to it here, over HTTP and HTTPS (the idle stop
+    # reads its time; requests to other names, such as scanners' by IP, go elsewhere).
+    access_log: str
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,15 @@ BASE_PACKAGES = ("python3-venv", "curl")
 FIRST_STEPS = ("app-source.sh", "python-env.sh", "app-settings.sh")
 # The app's migration (appMigrate), after its database and before it starts.
 MIGRATE_STEP = "app-migrate.sh"
+# autoStopIdleMinutes > 0: a timer powers the server off once nobody has used it for that
+# long. Its step comes first, so that a server whose first boot failed stops too.
+IDLE_STOP_UNIT = "flasklab-idle-stop.service"
+IDLE_STOP_FILES = (
+    ServerFile("flasklab-idle-stop", "/usr/local/sbin/flasklab-idle-stop", "0755", "sh"),
+    ServerFile(IDLE_STOP_UNIT, f"/etc/systemd/system/{IDLE_STOP_UNIT}", checker="systemd"),
+    ServerFile("flasklab-idle-stop.timer", "/etc/systemd/system/flasklab-idle-stop.timer", checker="systemd"),
+)
+IDLE_STOP_STEP = "idle-stop.sh"
 
 NGINX = WebServer(
     name="nginx",
@@ -136,6 +148,7 @@ NGINX = WebServer(
     unit="nginx.service",
     logs=("/var/log/nginx/{app}.error.log", "/var/log/nginx/error.log"),
     server_header="nginx",
+    access_log="/var/log/nginx/{app}.access.log",
 )
 APACHE = WebServer(
     name="apache",
@@ -149,6 +162,7 @@ APACHE = WebServer(
     unit="apache2.service",
     logs=("/var/log/apache2/{app}.error.log", "/var/log/apache2/error.log"),
     server_header="Apache",
+    access_log="/var/log/apache2/{app}.access.log",
 )
 
 TLS_MODES: dict[str, TlsMode] = {
@@ -243,7 +257,7 @@ SUPERVISOR_SOCKET = ServerFile(
 )
 SYSTEMD_LOGIN_COMMANDS = (
     "journalctl --unit {app} --lines 3 --no-pager --quiet",
-    "tail -n 3 /var/log/nginx/{app}.access.log",
+    f"tail -n 3 {NGINX.access_log}",
     "sudo -n systemctl restart {app}",
 )
 SUPERVISOR_LOGIN_COMMANDS = (
@@ -377,7 +391,7 @@ APACHE_MODWSGI = Recipe(
     manager="apache2",
     restart_command="sudo systemctl reload apache2",
     login_commands=(
-        "tail -n 3 /var/log/apache2/{app}.access.log",
+        f"tail -n 3 {APACHE.access_log}",
         "tail -n 3 /var/log/apache2/{app}.error.log",
         "sudo -n systemctl reload apache2",
     ),

@@ -124,6 +124,10 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "units": compose.units(settings),
         "logs": compose.logs(settings),
         "status_module": STATUS_MODULE,
+        "access_log": compose.access_log(settings),
+        "idle_minutes": settings.auto_stop_idle_minutes,
+        # cloud-init writes it at the end of every boot: first boot is over once it exists.
+        "boot_result": f"/{server_status.RESULT_FILE}",
     }
 
 

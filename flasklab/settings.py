@@ -41,12 +41,14 @@ RANGES: dict[str, tuple[int, int]] = {
     "workers": (1, 32),
     "threads": (1, 64),
     "readyTimeoutMinutes": (2, 60),
+    "autoStopIdleMinutes": (0, 1440),
 }
 # What a range's message adds after it.
 _RANGE_HINTS = {
     "rootVolumeGiB": " (GiB)",
     "workers": " (2 per vCPU is usual)",
     "readyTimeoutMinutes": " (minutes)",
+    "autoStopIdleMinutes": " (minutes; 0 turns the idle stop off: `pulumi config set autoStopIdleMinutes 0`)",
 }
 PORT_RANGE = (1, 65535)
 # appName names a Unix user, a systemd unit and a database user.
@@ -199,6 +201,8 @@ class Settings:
     tls: TlsMode
     tls_email: str
     database: DatabaseEngine | None
+    # The server powers itself off after this many minutes without use (0: never).
+    auto_stop_idle_minutes: int
     # Chosen with `pulumi config set --secret`; empty: generated per stack (flasklab.app_secrets).
     # Never shown: they are secrets.
     chosen_secrets: AppSecrets = field(default=AppSecrets(), repr=False)
@@ -408,7 +412,7 @@ def _server_names(values: _Values) -> list[str]:
 
 
 def _machine_problems(values: _Values) -> Iterator[str]:
-    """recipe, debianRelease, amiId, instanceType, rootVolumeGiB."""
+    """recipe, debianRelease, amiId, instanceType, rootVolumeGiB, autoStopIdleMinutes."""
     if values["recipe"] not in RECIPES:
         yield (
             f"recipe: {values['recipe']!r} is not a flasklab recipe. "
@@ -430,6 +434,7 @@ def _machine_problems(values: _Values) -> Iterator[str]:
     if instance_type is not None and not _INSTANCE_TYPE.fullmatch(instance_type):
         yield f"instanceType: {instance_type!r} is not an EC2 instance type, e.g. t2.medium."
     yield from _range_problems(values, "rootVolumeGiB")
+    yield from _range_problems(values, "autoStopIdleMinutes")
 
 
 def _network_problems(values: _Values) -> Iterator[str]:
@@ -758,6 +763,7 @@ def _build(values: _Values, stack: str) -> Settings:
         tls=TLS_MODES[values["tls"]],
         tls_email=_text(values, "tlsEmail"),
         database=DATABASES.get(values["database"]),
+        auto_stop_idle_minutes=values["autoStopIdleMinutes"],
         chosen_secrets=AppSecrets(**{rule.field: values[rule.setting] or "" for rule in RULES}),
         wait_for_ready=values["waitForReady"],
         ready_timeout_minutes=values["readyTimeoutMinutes"],

@@ -155,9 +155,7 @@ class Rehearsal:
             ):
                 return
             if (status := self.container.exited()) is not None:
-                outcome.failure = (
-                    f"the container stopped by itself (exit {status}); see {self.container.console_log}"
-                )
+                outcome.failure = self._why_it_stopped(status)
                 return
             if self.cancel.is_set():
                 outcome.failure = "interrupted"
@@ -166,6 +164,15 @@ class Rehearsal:
                 self.progress(f"server: {step}")
                 last_step = step
             time.sleep(0.5)
+
+    def _why_it_stopped(self, status: int) -> str:
+        """A container that stopped by itself: the idle stop's words, or nspawn's status."""
+        if said := server_logs.idle_stop_said(self.root):
+            return (
+                f"the server powered itself off, as autoStopIdleMinutes asks: {said}; rehearse with "
+                f"--set autoStopIdleMinutes=0 to keep it up"
+            )
+        return f"the container stopped by itself (exit {status}); see {self.container.console_log}"
 
     def check(self, outcome: Outcome) -> None:
         """The probes the target calls for, and that the database listens on localhost only."""

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 from flasklab import server_status
-from flasklab.contract import STEP_MARKER
+from flasklab.contract import IDLE_STOP_SAYS, STEP_MARKER
+from flasklab.recipes import IDLE_STOP_UNIT
 from flasklab.server_status import Evidence
 
 
@@ -37,3 +38,10 @@ def cloud_init_blame(root: Path, top: int = 8) -> str:
     )
     lines = [line.strip() for line in result.stdout.splitlines() if "s (" in line]
     return "\n".join(f"    {line}" for line in lines[:top]) or "    (no timings recorded)"
+
+
+def idle_stop_said(root: Path) -> str:
+    """Why the idle stop powered the server off, in its own words ('' if it did not)."""
+    journal = server_status.unit_journal(root, IDLE_STOP_UNIT, lines=5)
+    said = [line.split(IDLE_STOP_SAYS, 1)[1] for line in journal.splitlines() if IDLE_STOP_SAYS in line]
+    return said[-1] if said else ""
