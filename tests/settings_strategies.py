@@ -154,6 +154,7 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "secretKey": st.one_of(st.just(""), _secret),
     "tls": _mostly(*TLS_MODES),
     "tlsEmail": _mostly("", "teacher@example.org", 'a$b`c"@school.org'),
+    "autoStopIdleMinutes": _ints,
     "stopSchedule": _mostly("", "0 22 * * *", "30 21 * 1-6,9-12 MON-FRI", "0 22 1 * 1", "61 * * * *"),
     "stopScheduleTimezone": _mostly("Europe/Madrid", "Europe/Stockholm", "UTC", "Mars/Olympus"),
     "stopScheduleRoleArn": _mostly("", "arn:aws:iam::123456789012:role/LabRole"),
