@@ -2,7 +2,7 @@
 container, through the web server, from the same app server reached directly, and from
 Flask's development server, each loaded by wrk with the same connections.
 
-    sudo .venv/bin/python benchmarks/serving.py [--stack dev] [--seconds 20] [--soak 180]
+    sudo .venv/bin/python benchmarks/serving.py [--stack dev] [--set KEY=VALUE] [--seconds 20] [--soak 180]
 
 Goals: through the web server at least 3.5x the development server and 0.85x the app
 server reached directly, with no error; `--soak` then loads the web server for that many
@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from flasklab.__main__ import setting_override
 from flasklab.rehearsal.cli import stop_on_sigterm
 from flasklab.rehearsal.run import HTTP_PORT, Rehearsal, RehearsalRefused
 from flasklab.rehearsal.target import target_for
@@ -173,6 +174,7 @@ def print_results(results: dict[str, Load]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default=DEFAULT_STACK)
+    parser.add_argument("--set", dest="overrides", type=setting_override, action="append", default=[])
     parser.add_argument("--seconds", type=int, default=20, help="length of each measured wrk run")
     parser.add_argument("--soak", type=int, default=0, help="seconds of extra load, memory printed")
     args = parser.parse_args()
@@ -180,7 +182,7 @@ def main() -> int:
         print("benchmarks/serving.py needs wrk: apt-get install wrk", file=sys.stderr)
         return 2
     stop_on_sigterm()
-    settings = load_stack(args.stack)
+    settings = load_stack(args.stack, dict(args.overrides))
     rehearsal = Rehearsal(target_for(settings))
     try:
         rehearsal.prepare()

@@ -22,7 +22,7 @@ from flasklab.settings import ConfigError, Settings
 from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
 
 
-def _override(text: str) -> tuple[str, Any]:
+def setting_override(text: str) -> tuple[str, Any]:
     """KEY=VALUE. Lists and maps are read as YAML, like a stack file ([a, b], {A: b}); any
     other value is the text as written (1.10 stays 1.10, on stays on)."""
     key, sep, value = text.partition("=")
@@ -48,7 +48,7 @@ def _stack_arguments(command: argparse.ArgumentParser, several: bool) -> None:
         "--set",
         dest="overrides",
         metavar="KEY=VALUE",
-        type=_override,
+        type=setting_override,
         action="append",
         default=[],
         help="override one setting of the stack(s) for this run (repeatable)",
