@@ -25,10 +25,12 @@ from tests.config_tools import (
     APACHE_MODULES,
     APP_UID,
     CHECK_DIR,
+    NGINX_TEST,
     SUPERVISOR_GID,
     certificates_as_on_the_server,
     checkers_image,
     in_checkers_image,
+    nginx_test_files,
 )
 
 # (exit status, stdout, stderr) -> the tool's complaints ('' when the file passed).
@@ -201,18 +203,9 @@ class Batch:
         return complaints
 
     def _nginx(self, folder: Path, site: RenderedFile, server: Server) -> Check:
-        (folder / "site.conf").write_text(site.content)
-        (folder / "nginx.conf").write_text(
-            f"pid /run/nginx-check.pid;\nerror_log stderr;\nevents {{}}\n"
-            f"http {{\n    include mime.types;\n    include {site.path};\n}}\n"
-        )
-        files = {
-            "/etc/nginx/flasklab-check.conf": folder / "nginx.conf",
-            site.path: folder / "site.conf",
-            **certificates_as_on_the_server(site, folder),
-        }
+        files = nginx_test_files(site, folder, "/run/nginx-check.pid")
         setup = (*self.users(folder, server.app_user), *self.place(files))
-        command = ("nginx", "-t", "-q", "-c", "/etc/nginx/flasklab-check.conf")
+        command = tuple(NGINX_TEST)
         return Check(f"{site.path} (nginx -t)", setup, command, _silent)
 
     def _apache(self, folder: Path, site: RenderedFile, server: Server) -> Check:

@@ -166,20 +166,29 @@ def self_signed_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     return certificate, key
 
 
-def nginx_test(site: RenderedFile, workdir: Path, app_user: str, codename: str) -> str:
-    """nginx -t on a minimal nginx.conf in Debian's /etc/nginx (the site's relative
-    includes, proxy_params & co., are Debian's) that includes the site at its path."""
+NGINX_TEST = ["nginx", "-t", "-q", "-c", "/etc/nginx/flasklab-check.conf"]
+
+
+def nginx_test_files(site: RenderedFile, workdir: Path, pid_file: str) -> dict[str, Path]:
+    """A minimal nginx.conf in Debian's /etc/nginx (the site's relative includes,
+    proxy_params & co., are Debian's) that includes the site at its path: what NGINX_TEST
+    reads, as {path in the container: file here}."""
     (workdir / "site.conf").write_text(site.content)
     (workdir / "nginx.conf").write_text(
-        f"pid {CHECK_DIR}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"pid {pid_file};\nerror_log stderr;\nevents {{}}\n"
         f"http {{\n    include mime.types;\n    include {site.path};\n}}\n"
     )
-    files = {
+    return {
         "/etc/nginx/flasklab-check.conf": workdir / "nginx.conf",
         site.path: workdir / "site.conf",
         **certificates_as_on_the_server(site, workdir),
     }
-    command = ["nginx", "-t", "-q", "-c", "/etc/nginx/flasklab-check.conf"]
+
+
+def nginx_test(site: RenderedFile, workdir: Path, app_user: str, codename: str) -> str:
+    """nginx -t of the site as Debian's nginx reads it (nginx_test_files)."""
+    files = nginx_test_files(site, workdir, f"{CHECK_DIR}/nginx.pid")
+    command = NGINX_TEST
     result = in_checkers_image(command, workdir, codename, app_user, files=files)
     return "" if result.returncode == 0 and not result.stderr else result.stderr
 
