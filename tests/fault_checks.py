@@ -27,8 +27,6 @@ DATABASE_READY = {"mariadb": "mariadb --execute 'SELECT 1'", "postgresql": "pg_i
 # Visits to /db before and after the database restarts: enough to reach every worker
 # process of the app (each keeps its own pooled connection, stale after the restart).
 DATABASE_VISITS = 6
-# Where Debian's Apache writes its parent's PID (APACHE_PID_FILE in /etc/apache2/envvars).
-APACHE_PID_FILE = "/run/apache2/apache2.pid"
 CONTAINER_PATH = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
 ROW_ID = re.compile(r"<li>(\d+): ")
 
@@ -47,12 +45,8 @@ class Recoveries:
 
 def main_process_of_app_server(settings: Settings) -> tuple[str, str]:
     """What 'the app server's main process' is in this recipe, and a command printing its
-    PID. Under mod_wsgi it is Apache's parent process: it starts and restarts the daemon
-    processes that run the app, as Gunicorn's or uWSGI's master does its workers."""
+    PID (Gunicorn's or uWSGI's master; mod_wsgi has none of its own: kill_wsgi_daemons)."""
     recipe, app = settings.recipe, settings.app.name
-    if recipe.app_server == "mod_wsgi":
-        # Apache's own record: systemd only guesses the main PID of a forking service.
-        return "Apache's parent process", f"cat {APACHE_PID_FILE}"
     if recipe.manager == "supervisord":
         return f"{recipe.app_server} master under supervisor", f"supervisorctl pid {app}"
     return f"{recipe.app_server} master of {app}.service", f"systemctl show --property MainPID --value {app}"
@@ -105,9 +99,37 @@ def orphans(rehearsal: Rehearsal, settings: Settings, main_pid: int) -> list[str
     ]
 
 
+def app_processes(rehearsal: Rehearsal, settings: Settings) -> set[int]:
+    """The app's processes, as the container sees their PIDs."""
+    return {pid_in_container(process.pid) for process in processes_of(rehearsal, settings.app.user)} - {0}
+
+
+def kill_wsgi_daemons(rehearsal: Rehearsal, settings: Settings) -> float:
+    """Under mod_wsgi the app runs in Apache's daemon processes (the app's user), which
+    Apache's parent starts and restarts: SIGKILL them all, and within
+    KILL_RECOVERY_SECONDS new ones serve the app. Returns the seconds."""
+    killed = app_processes(rehearsal, settings)
+    assert killed, "no mod_wsgi daemon process runs"
+    site, expect = rehearsal.site, rehearsal.target.expect
+    started = time.monotonic()
+    result = run_inside(rehearsal, "kill -KILL " + " ".join(map(str, sorted(killed))))
+    assert result.returncode == 0, result.stderr
+    while time.monotonic() - started < KILL_RECOVERY_SECONDS:
+        current = app_processes(rehearsal, settings)
+        if current and not current & killed and probes.serves(site, expect, site.names[0], 1):
+            return time.monotonic() - started
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(
+        f"the app did not serve within {KILL_RECOVERY_SECONDS} s of SIGKILL of its mod_wsgi daemon "
+        f"processes {sorted(killed)}\n{journal(rehearsal, settings)}"
+    )
+
+
 def kill_app_server(rehearsal: Rehearsal, settings: Settings) -> float:
     """SIGKILL the app server's main process: within KILL_RECOVERY_SECONDS a new one
     serves the app, and no process of the killed one is left over. Returns the seconds."""
+    if settings.recipe.app_server == "mod_wsgi":
+        return kill_wsgi_daemons(rehearsal, settings)
     what, command = main_process_of_app_server(settings)
     killed = pid_from(rehearsal, command)
     if not killed:
