@@ -231,6 +231,28 @@ def test_without_the_pulumi_cli_it_says_how_to_save_the_outputs(tmp_path, capsys
     assert "the Pulumi CLI is not installed here" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("prints", "status", "message"),
+    [
+        ("Logging in to the backend...", 0, "printed no JSON ('Logging in to the backend...')"),
+        ("", 255, "error: no stack named class-demo found. Check the stack's name (`pulumi stack ls`)"),
+    ],
+)
+def test_a_pulumi_cli_that_does_not_give_the_outputs_is_reported_not_a_traceback(
+    tmp_path, capsys, monkeypatch, prints, status, message
+):
+    """Whatever `pulumi stack output` answers (here a stand-in on PATH printing what the
+    CLI prints when not logged in, or failing), the sheet says what went wrong."""
+    cli = tmp_path / "bin" / "pulumi"
+    cli.parent.mkdir()
+    said = "" if status == 0 else "echo 'error: no stack named class-demo found' >&2\n"
+    cli.write_text(f"#!/bin/sh\nprintf %s '{prints}'\n{said}exit {status}\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{cli.parent}:/usr/bin:/bin")
+    assert main(["class", "sheet", "--stack", "class-demo", "--out", str(tmp_path / "sheet")]) == 2
+    assert message in capsys.readouterr().err
+
+
 class Cards(HTMLParser):
     """Each student's card in a page: its data-student and its text."""
 

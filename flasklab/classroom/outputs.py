@@ -145,5 +145,15 @@ def _outputs_from_pulumi(stack: str) -> Any:
         check=False,
     )
     if done.returncode != 0:
-        raise OutputsError(f"`pulumi stack output --stack {stack}` failed: {done.stderr.strip()}")
-    return json.loads(done.stdout or "{}")
+        raise OutputsError(
+            f"`pulumi stack output --stack {stack}` failed: {done.stderr.strip()}. Check the stack's name "
+            f"(`pulumi stack ls`) and that you are logged in to its backend (`pulumi login`)."
+        )
+    try:
+        return json.loads(done.stdout or "{}")
+    except json.JSONDecodeError:
+        raise OutputsError(
+            f"`pulumi stack output --stack {stack} --json` printed no JSON ({done.stdout[:200]!r}). Save the "
+            f"outputs with `pulumi stack output --stack {stack} --json --show-secrets > outputs.json` and "
+            f"pass --outputs outputs.json."
+        ) from None
