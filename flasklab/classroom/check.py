@@ -35,7 +35,13 @@ from rich.table import Table
 from rich.text import Text
 
 from flasklab import compose, probes, readiness, server_status
-from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, StudentAccess, read_outputs
+from flasklab.classroom.outputs import (
+    SHEETS_DIR,
+    OutputsError,
+    StudentAccess,
+    add_stack_arguments,
+    read_outputs,
+)
 from flasklab.plan import LOGIN_USER
 from flasklab.settings import PROJECT_DIR, ConfigError, Settings
 from flasklab.stacks import load_stack_servers
@@ -476,12 +482,7 @@ def default_csv(stack: str) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, help="the stack (a class stack, or one student's)")
-    parser.add_argument(
-        "--outputs",
-        type=Path,
-        help="its outputs saved with `pulumi stack output --json --show-secrets` (default: ask Pulumi)",
-    )
+    add_stack_arguments(parser)
     parser.add_argument(
         "--jobs", type=int, default=DEFAULT_JOBS, help=f"servers checked at once (default {DEFAULT_JOBS})"
     )

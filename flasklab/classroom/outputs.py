@@ -9,6 +9,7 @@ key names live only here.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -34,6 +35,16 @@ RESTART_COMMAND = "restartCommand"
 SSH_PRIVATE_KEY = "sshPrivateKey"  # a single stack's own key
 # Where `class sheet` and `class check` write, a folder per stack (not for the repository).
 SHEETS_DIR = PROJECT_DIR / "sheets"
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """--stack and --outputs, for the commands that read a stack's outputs."""
+    parser.add_argument("--stack", required=True, help="the stack (a class stack, or one student's)")
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        help="its outputs saved with `pulumi stack output --json --show-secrets` (default: ask Pulumi)",
+    )
 
 
 class OutputsError(Exception):

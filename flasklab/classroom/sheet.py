@@ -20,7 +20,13 @@ from pathlib import Path
 import jinja2
 
 from flasklab.classroom import check, outputs
-from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, StudentAccess, read_outputs
+from flasklab.classroom.outputs import (
+    SHEETS_DIR,
+    OutputsError,
+    StudentAccess,
+    add_stack_arguments,
+    read_outputs,
+)
 
 HOSTS_FILE = "hosts"
 CSV_FILE = "students.csv"
@@ -60,12 +66,7 @@ class Card:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, help="the stack, as in stacks/Pulumi.NAME.yaml")
-    parser.add_argument(
-        "--outputs",
-        type=Path,
-        help="a saved `pulumi stack output --json --show-secrets` (default: ask the Pulumi CLI)",
-    )
+    add_stack_arguments(parser)
     parser.add_argument("--out", type=Path, help="the folder to write (default: sheets/STACK/)")
 
 
