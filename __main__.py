@@ -7,6 +7,7 @@ import dataclasses
 
 import pulumi
 
+from components.debian_image import DebianImages
 from components.instance_type import instance_type_facts
 from components.stop_schedule import StopSchedule, StopScheduleArgs
 from components.student_deployment import StudentDeployment, deploy_student
@@ -33,7 +34,11 @@ if problems := [
 ]:
     raise pulumi.RunError(str(ConfigError(problems, stack)))
 
-deployments = [deploy_student(settings, instance_types[settings.instance_type]) for settings in servers]
+images = DebianImages(instance_types)
+deployments = [
+    deploy_student(settings, instance_types[settings.instance_type], images.of(settings))
+    for settings in servers
+]
 if any(d.settings.wait_for_ready and d.login_key is None for d in deployments):
     pulumi.log.warn(
         "pulumi up cannot log in to the servers to wait for first boot and report its failures: "

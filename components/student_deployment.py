@@ -36,7 +36,9 @@ class StudentDeployment:
         return compose.site_url(self.settings)
 
 
-def deploy_student(settings: Settings, instance_type: plan.InstanceTypeFacts) -> StudentDeployment:
+def deploy_student(
+    settings: Settings, instance_type: plan.InstanceTypeFacts, ami: pulumi.Input[str]
+) -> StudentDeployment:
     name = plan.resource_name(settings)
     secret_values = AppSecretValues(
         f"{name}-secrets",
@@ -58,9 +60,7 @@ def deploy_student(settings: Settings, instance_type: plan.InstanceTypeFacts) ->
             root_volume_gib=settings.root_volume_gib,
             ingress=plan.ingress_rules(settings),
             tags=plan.tags(settings),
-            ami_id=settings.ami_id,
-            ami_name_pattern=plan.debian_ami_name_pattern(settings, instance_type.architecture),
-            ami_architecture=instance_type.architecture,
+            ami=ami,
             image_label=plan.image_label(settings, instance_type.architecture),
             key_name=settings.key_name,
             ssh_public_key=settings.ssh_public_key,

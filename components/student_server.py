@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from flasklab.plan import DEBIAN_AMI_OWNER, IngressRule
+from flasklab.plan import IngressRule
 
 
 @dataclass
@@ -21,10 +21,8 @@ class StudentServerArgs:
     root_volume_gib: int
     ingress: list[IngressRule]
     tags: dict[str, str]
-    # The image: an explicit AMI id, or the newest Debian image whose name matches.
-    ami_id: str = ""
-    ami_name_pattern: str = ""
-    ami_architecture: str = "x86_64"
+    # The image's AMI id (components.debian_image).
+    ami: pulumi.Input[str]
     # The image the server is built for (flasklab.plan.image_label), tagged on the instance:
     # a change of it replaces the server; a newer build of the same image does not.
     image_label: str = ""
@@ -49,7 +47,7 @@ class StudentServer(pulumi.ComponentResource):
         key_name = self._key_name(name, args, child)
         instance = aws.ec2.Instance(
             f"{name}-instance",
-            ami=self._ami(args),
+            ami=args.ami,
             instance_type=args.instance_type,
             vpc_security_group_ids=[security_group.id],
             key_name=key_name,
@@ -92,22 +90,6 @@ class StudentServer(pulumi.ComponentResource):
                 "instance_id": self.instance_id,
             }
         )
-
-    def _ami(self, args: StudentServerArgs) -> pulumi.Input[str]:
-        """The explicit AMI, or the newest official Debian image of the release and architecture."""
-        if args.ami_id:
-            return args.ami_id
-        return aws.ec2.get_ami_output(
-            most_recent=True,
-            owners=[DEBIAN_AMI_OWNER],
-            filters=[
-                aws.ec2.GetAmiFilterArgs(name="name", values=[args.ami_name_pattern]),
-                aws.ec2.GetAmiFilterArgs(name="architecture", values=[args.ami_architecture]),
-                aws.ec2.GetAmiFilterArgs(name="virtualization-type", values=["hvm"]),
-                aws.ec2.GetAmiFilterArgs(name="root-device-type", values=["ebs"]),
-            ],
-            opts=pulumi.InvokeOptions(parent=self),
-        ).id
 
     def _security_group(
         self, name: str, args: StudentServerArgs, child: pulumi.ResourceOptions

@@ -102,6 +102,16 @@ class ProgramRun:
         return found[0]
 
 
+def mock_ami(lookup: dict) -> dict:
+    """getAmi's answer: FAKE_AMI for the default image (Debian 13 on x86_64), another id
+    for each other name pattern, so tests can tell which lookup a server's image came from."""
+    filters = {f["name"]: f["values"][0] for f in lookup["filters"]}
+    pattern, architecture = filters["name"], filters["architecture"]
+    other = "ami-" + hashlib.sha256(pattern.encode()).hexdigest()[:17]
+    ami = FAKE_AMI if pattern == "debian-13-amd64-*" else other
+    return {"id": ami, "name": pattern.replace("*", "20261101-2000"), "architecture": architecture}
+
+
 def _mocks(run: ProgramRun, not_offered: set[str]):
     import pulumi
 
@@ -128,7 +138,7 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
         def call(self, args: pulumi.runtime.MockCallArgs):
             run.calls.append({"token": args.token, "args": dict(args.args)})
             if args.token == "aws:ec2/getAmi:getAmi":
-                return {"id": FAKE_AMI, "name": "debian-13-amd64-20261101-2000", "architecture": "x86_64"}
+                return mock_ami(args.args)
             if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
                 [wanted] = args.args["filters"][0]["values"]
                 return {

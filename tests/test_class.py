@@ -9,7 +9,7 @@ from flasklab.classroom.outputs import parse_outputs
 from flasklab.roster import MAX_STUDENTS
 from flasklab.settings import ConfigError
 from flasklab.stacks import load_stack, load_stack_servers
-from tests.conftest import FAKE_IP, MOCK_PRIVATE_KEY, MOCK_PUBLIC_KEY, TLS_PRIVATE_KEY
+from tests.conftest import FAKE_IP, MOCK_PRIVATE_KEY, MOCK_PUBLIC_KEY, TLS_PRIVATE_KEY, mock_ami
 from tests.test_program import INSTANCE, KEY_PAIR, SECURITY_GROUP, assert_only_ever_secret, user_data_sent
 
 STUDENT_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenBenBenBenBenBenBenBenBenBenBenBenBenBenBen ben@laptop"
@@ -186,3 +186,19 @@ def test_every_students_instance_group_and_key_pair_carry_the_tags_class_command
         assert by_name(run, KEY_PAIR)[f"{name}-key"]["inputs"]["tags"] == expected
         instance_tags = by_name(run, INSTANCE)[f"{name}-instance"]["inputs"]["tags"]
         assert {k: v for k, v in instance_tags.items() if k != "image"} == expected
+
+
+def test_the_class_looks_up_each_debian_image_once_and_each_server_boots_its_own(run_program, roster):
+    """One DescribeImages per image, not one per student: a class of 200 asks AWS twice
+    here, and every student of a release gets the same build."""
+    rows = [f"s{n:03d},{12 if n % 4 == 0 else ''}" for n in range(200)]
+    roster("student,debianRelease\n" + "\n".join(rows) + "\n")
+    run = run_program("class-demo", roster="rosters/test.csv")
+    lookups = [c["args"] for c in run.calls if c["token"] == "aws:ec2/getAmi:getAmi"]
+    images = {f["values"][0] for lookup in lookups for f in lookup["filters"] if f["name"] == "name"}
+    assert len(lookups) == 2 and images == {"debian-12-amd64-*", "debian-13-amd64-*"}
+    ami_of = {mock_ami(lookup)["name"][:9]: mock_ami(lookup)["id"] for lookup in lookups}
+    instances = by_name(run, INSTANCE)
+    for n in range(200):
+        instance = instances[f"flasklab-class-demo-s{n:03d}-instance"]["inputs"]
+        assert instance["ami"] == ami_of["debian-12" if n % 4 == 0 else "debian-13"]

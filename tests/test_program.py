@@ -10,7 +10,7 @@ import pytest
 from flasklab import plan
 from flasklab.render import render_user_data
 from flasklab.stacks import load_stack
-from tests.conftest import FAKE_AMI, FAKE_IP, RANDOM_PASSWORD, STUDENT_STACKS, mock_secrets
+from tests.conftest import FAKE_IP, RANDOM_PASSWORD, STUDENT_STACKS, mock_ami, mock_secrets
 
 INSTANCE = "aws:ec2/instance:Instance"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -24,7 +24,8 @@ def test_instance_is_hardened_debian_with_the_stacks_user_data(run_program, stac
     instance = run.one(INSTANCE)["inputs"]
 
     assert instance["instanceType"] == settings.instance_type
-    assert instance["ami"] == FAKE_AMI
+    [lookup] = [c for c in run.calls if c["token"] == "aws:ec2/getAmi:getAmi"]
+    assert instance["ami"] == mock_ami(lookup["args"])["id"]
     assert user_data_sent(instance) == render_user_data(settings, mock_secrets(stack, settings))
     assert instance["userDataReplaceOnChange"] is True
     assert instance["metadataOptions"]["httpTokens"] == "required"
