@@ -47,6 +47,9 @@ def template_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        # Templates do not change while flasklab runs: no stat of each one at every render
+        # (a class renders each once or twice per student).
+        auto_reload=False,
     )
     env.filters["shell_quote"] = shell_word
     # A certificate's subjectAltName entry: an IP address or a DNS name.
@@ -142,24 +145,38 @@ def _render(server_file: ServerFile, context: dict[str, object]) -> RenderedFile
     )
 
 
+@cache
+def _shipped_text(path: Path) -> str:
+    """A file flasklab ships as it is, read once per run (a class renders it per student)."""
+    return path.read_text()
+
+
+@cache
+def _sample_app_sources() -> tuple[Path, ...]:
+    return tuple(
+        source
+        for source in sorted(SAMPLE_APP_DIR.rglob("*"))
+        if source.is_file() and "__pycache__" not in source.parts
+    )
+
+
 def sample_app_files(settings: Settings) -> list[RenderedFile]:
     """The sample Flask app, shipped as it is in flasklab/sample_app/."""
     owner = f"{settings.app.user}:{settings.app.user}"
     return [
         RenderedFile(
             path=f"{settings.app.dir}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}",
-            content=source.read_text(),
+            content=_shipped_text(source),
             mode="0644",
             owner=owner,
         )
-        for source in sorted(SAMPLE_APP_DIR.rglob("*"))
-        if source.is_file() and "__pycache__" not in source.parts
+        for source in _sample_app_sources()
     ]
 
 
 def status_module_file(settings: Settings) -> RenderedFile:
     """flasklab/server_status.py as it is, which flasklab-status runs on the server."""
-    source = Path(server_status.__file__).read_text()
+    source = _shipped_text(Path(server_status.__file__))
     return RenderedFile(
         path=STATUS_MODULE, content=f"# {written_by(settings)}\n{source}", mode="0644", checker="python"
     )
@@ -275,8 +292,19 @@ def user_data_problems(settings: Settings) -> list[str]:
             for rule in rules_for(settings.database is not None)
         }
     )
+    return size_problems(render_user_data(settings, stand_ins))
+
+
+def size_problems(user_data: str) -> list[str]:
+    """[] when the user-data fits EC2 as encode_for_ec2 sends it, else why it does not."""
+    raw = user_data.encode()
+    # A quick screen first, which a class of 200 feels: gzip's fastest level compresses
+    # worse than the level encode_for_ec2 sends (by about 15 % here), so what fits at
+    # level 1 fits as sent; the rest is decided by encode_for_ec2 itself.
+    if len(raw) <= USER_DATA_LIMIT or len(gzip.compress(raw, compresslevel=1)) <= USER_DATA_LIMIT:
+        return []
     try:
-        encode_for_ec2(render_user_data(settings, stand_ins))
+        encode_for_ec2(user_data)
     except ValueError as error:
         return [str(error)]
     return []

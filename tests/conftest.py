@@ -3,6 +3,7 @@ under Pulumi's mocks (no CLI, no AWS account)."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import runpy
@@ -171,14 +172,29 @@ def run_program(monkeypatch):
     return program_runner(monkeypatch)
 
 
+def _run_to_the_end(result: ProgramRun, exported: dict[str, Any]) -> None:
+    """__main__.py, then its outputs resolved, as `pulumi up` runs it."""
+    import pulumi
+    from pulumi.runtime.stack import wait_for_rpcs
+    from pulumi.runtime.sync_await import _sync_await
+
+    runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+    for name, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        result.outputs[name] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            result.secret_outputs.add(name)
+    # As the real runtime does before the program ends: every outstanding task (such as
+    # the readiness checks, which no output waits for) runs to its end.
+    _sync_await(wait_for_rpcs())
+
+
 def program_runner(monkeypatch: pytest.MonkeyPatch):
     """The run_program fixture's function (benchmarks/class_program.py uses it too)."""
     import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime.mocks import MockMonitor
-    from pulumi.runtime.stack import wait_for_rpcs
-    from pulumi.runtime.sync_await import _sync_await
 
     def run(stack: str, secret_keys: tuple[str, ...] = (), **overrides: Any) -> ProgramRun:
         result = ProgramRun()
@@ -224,15 +240,11 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
         exported: dict[str, Any] = {}
         monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
         monkeypatch.syspath_prepend(str(PROJECT_DIR))
-        runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
-        for name, value in exported.items():
-            output = pulumi.Output.from_input(value)
-            result.outputs[name] = _sync_await(output.future())
-            if _sync_await(output.is_secret()):
-                result.secret_outputs.add(name)
-        # As the real runtime does before the program ends: every outstanding task (such as
-        # the readiness checks, which no output waits for) runs to its end.
-        _sync_await(wait_for_rpcs())
+        thresholds = gc.get_threshold()  # the program sets its own: pytest's come back after
+        try:
+            _run_to_the_end(result, exported)
+        finally:
+            gc.set_threshold(*thresholds)
         return result
 
     run.runs = []  # every ProgramRun, also of programs that raised

@@ -7,12 +7,13 @@ import base64
 import gzip
 import os
 import random
+import string
 
 import pytest
 
 from flasklab.__main__ import main
 from flasklab.app_secrets import SECRET_SETTINGS
-from flasklab.render import USER_DATA_LIMIT, encode_for_ec2, render_files
+from flasklab.render import USER_DATA_LIMIT, encode_for_ec2, render_files, size_problems
 from flasklab.settings import ConfigError, load_settings
 from flasklab.stacks import load_stack
 from tests import config_tools
@@ -203,6 +204,27 @@ def test_awss_limit_is_on_the_raw_bytes_before_base64():
     assert plain is None and len(packed) > USER_DATA_LIMIT
     assert len(base64.b64decode(packed)) <= USER_DATA_LIMIT
     assert gzip.decompress(base64.b64decode(packed)).decode() == text
+
+
+def words(count: int) -> str:
+    """Text that gzip's level 9 packs about 5 % tighter than its level 1."""
+    rng = random.Random(3)
+    vocabulary = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(3000)]
+    pick = random.Random(5)
+    return " ".join(pick.choice(vocabulary) for _ in range(count))
+
+
+def test_the_size_screen_accepts_what_fits_only_as_sent_and_refuses_what_never_fits():
+    """size_problems screens at gzip's fastest level: user-data over the limit there but
+    within it as sent is accepted; over it as sent is refused."""
+    fits_as_sent = f"#cloud-config\n# {words(4500)}\n"
+    raw = fits_as_sent.encode()
+    assert len(gzip.compress(raw, compresslevel=1)) > USER_DATA_LIMIT  # the screen alone would refuse
+    assert encode_for_ec2(fits_as_sent)[1] is not None
+    assert size_problems(fits_as_sent) == []
+    too_big = f"#cloud-config\n# {words(6000)}\n"
+    [problem] = size_problems(too_big)
+    assert "over AWS's 16 KB limit even compressed" in problem
 
 
 def test_user_data_over_the_limit_is_refused_before_any_resource(run_program):
