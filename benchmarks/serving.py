@@ -2,25 +2,31 @@
 container, through the web server, from the same app server reached directly, and from
 Flask's development server, each loaded by wrk with the same connections.
 
-    sudo .venv/bin/python benchmarks/serving.py [--stack dev] [--set KEY=VALUE] [--seconds 20] [--soak 180]
+    sudo .venv/bin/python benchmarks/serving.py [--stack dev] [--set KEY=VALUE] [--seconds 20]
+        [--rounds 3] [--soak 180]
 
 Goals: through the web server at least 3.5x the development server and 0.85x the app
 server reached directly, with no error; `--soak` then loads the web server for that many
 seconds more and prints the app's and the web server's memory every interval (it should
 stay flat). Needs what a rehearsal needs (root, debootstrap, systemd-nspawn) and wrk
-(`apt-get install wrk`). Run it on a quiet machine: the container and wrk share its cores.
+(`apt-get install wrk`). Run it on a quiet machine: the container and wrk share its cores,
+so it prints how many of them the container used and its CPU per request, which do not
+depend on what else shares the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from flasklab.__main__ import setting_override
 from flasklab.rehearsal.cli import stop_on_sigterm
@@ -44,6 +50,44 @@ class Load:
     requests_per_second: float
     errors: int
     summary: str
+    # CPU seconds the container's processes used during the run, and the run's seconds.
+    container_cpu: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        requests = self.requests_per_second * self.seconds
+        return 1000 * self.container_cpu / requests if requests else 0.0
+
+
+def container_cpu_seconds(rehearsal: Rehearsal) -> float:
+    """User and system CPU seconds of every process in the container (its PID namespace)."""
+    leader = rehearsal.container.leader_pid()
+    if leader is None:
+        return 0.0
+    namespace = os.readlink(f"/proc/{leader}/ns/pid")
+    ticks = 0
+    for process in Path("/proc").iterdir():
+        try:
+            if process.name.isdigit() and os.readlink(process / "ns/pid") == namespace:
+                fields = (process / "stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            continue  # ended while being read, or not ours to read
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured_load(rehearsal: Rehearsal, url: str, host: str, seconds: int) -> Load:
+    """run_wrk, with the CPU the container used meanwhile (wrk runs outside it)."""
+    cpu_before = container_cpu_seconds(rehearsal)
+    load = run_wrk(url, host, seconds)
+    return Load(
+        load.requests_per_second,
+        load.errors,
+        load.summary,
+        container_cpu_seconds(rehearsal) - cpu_before,
+        seconds,
+    )
 
 
 def run_wrk(url: str, host: str, seconds: int) -> Load:
@@ -107,7 +151,9 @@ def memory_kib(rehearsal: Rehearsal, settings: Settings) -> tuple[int, int]:
     return totals[0], totals[1]
 
 
-def measure(rehearsal: Rehearsal, settings: Settings, seconds: int) -> dict[str, Load]:
+def measure(
+    rehearsal: Rehearsal, settings: Settings, seconds: int, rounds_count: int
+) -> dict[str, list[Load]]:
     address, name = rehearsal.container.address, settings.server_names[0]
     start_transient(rehearsal, settings, DIRECT_UNIT, app_server_command(rehearsal, settings))
     start_transient(
@@ -132,11 +178,14 @@ def measure(rehearsal: Rehearsal, settings: Settings, seconds: int) -> dict[str,
         "app server directly": f"http://{address}:{DIRECT_PORT}/",
         "development server": f"http://{address}:{DEVELOPMENT_PORT}/",
     }
-    results = {}
-    for label, url in urls.items():
+    for url in urls.values():
         run_wrk(url, name, 3)  # warm-up: workers started, caches filled
-        results[label] = run_wrk(url, name, seconds)
-    return results
+    # Rounds taken in turn, so a slow spell of the machine touches every server alike.
+    rounds = [
+        {label: measured_load(rehearsal, url, name, seconds) for label, url in urls.items()}
+        for _ in range(rounds_count)
+    ]
+    return {label: [one[label] for one in rounds] for label in urls}
 
 
 def soak(rehearsal: Rehearsal, settings: Settings, seconds: int, interval: int = 30) -> int:
@@ -155,13 +204,27 @@ def soak(rehearsal: Rehearsal, settings: Settings, seconds: int, interval: int =
     return errors
 
 
-def print_results(results: dict[str, Load]) -> bool:
-    for label, load in results.items():
-        print(f"{label:24s} {load.requests_per_second:9.1f} requests/s, {load.errors} errors")
-    web = results["through the web server"].requests_per_second
-    over_development = web / max(results["development server"].requests_per_second, 0.1)
-    over_direct = web / max(results["app server directly"].requests_per_second, 0.1)
-    errors = sum(load.errors for load in results.values())
+def median_rate(loads: list[Load]) -> float:
+    return statistics.median(load.requests_per_second for load in loads)
+
+
+def print_results(results: dict[str, list[Load]]) -> bool:
+    """Each server's median of the rounds, then the ratios the goals are about."""
+    cores = os.cpu_count() or 1
+    rates = {label: median_rate(loads) for label, loads in results.items()}
+    for label, loads in results.items():
+        cpu = statistics.median(load.cpu_ms_per_request for load in loads)
+        used = statistics.median(load.container_cpu / load.seconds for load in loads)
+        print(
+            f"{label:24s} {rates[label]:9.1f} requests/s (rounds: "
+            f"{', '.join(f'{load.requests_per_second:.0f}' for load in loads)}), "
+            f"{sum(load.errors for load in loads)} errors, {cpu:.2f} ms of CPU per request, "
+            f"{used:.2f} of the machine's {cores} cores (wrk and the host use the rest)"
+        )
+    web = rates["through the web server"]
+    over_development = web / max(rates["development server"], 0.1)
+    over_direct = web / max(rates["app server directly"], 0.1)
+    errors = sum(load.errors for loads in results.values() for load in loads)
     met = over_development >= GOAL_OVER_DEVELOPMENT and over_direct >= GOAL_OVER_DIRECT and not errors
     print(
         f"web server / development server: {over_development:.2f} (goal {GOAL_OVER_DEVELOPMENT}); "
@@ -176,6 +239,7 @@ def main() -> int:
     parser.add_argument("--stack", default=DEFAULT_STACK)
     parser.add_argument("--set", dest="overrides", type=setting_override, action="append", default=[])
     parser.add_argument("--seconds", type=int, default=20, help="length of each measured wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs of each server, in turn")
     parser.add_argument("--soak", type=int, default=0, help="seconds of extra load, memory printed")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -191,7 +255,7 @@ def main() -> int:
         if not outcome.ok:
             print(rehearsal.report(outcome), file=sys.stderr)
             return 1
-        print_results(measure(rehearsal, settings, args.seconds))
+        print_results(measure(rehearsal, settings, args.seconds, args.rounds))
         if args.soak:
             soak(rehearsal, settings, args.soak)
         return 0

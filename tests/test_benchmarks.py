@@ -17,7 +17,10 @@ BENCHMARKS_DIR = PROJECT_DIR / "benchmarks"
 SMOKE_RUNS = {
     "first_response.py": ([], r"ratio flasklab / baseline: \d+\.\d\d \((meets|misses) the goal"),
     "class_program.py": (["--students", "20", "--rounds", "1"], r"20 students: \d+\.\d\d s median"),
-    "serving.py": (["--seconds", "2"], r"web server / development server: \d+\.\d\d .* errors: \d+ \("),
+    "serving.py": (
+        ["--seconds", "2", "--rounds", "1"],
+        r"ms of CPU per request.*\n(.|\n)*web server / development server: \d+\.\d\d .* errors: \d+ \(",
+    ),
     "class_sheet.py": (["--students", "20", "--rounds", "1"], r"20 students: \d+\.\d{3} s median"),
 }
 
