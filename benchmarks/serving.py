@@ -61,7 +61,8 @@ class Load:
 
 
 def container_cpu_seconds(rehearsal: Rehearsal) -> float:
-    """User and system CPU seconds of every process in the container (its PID namespace)."""
+    """User and system CPU seconds of every process in the container (its PID namespace),
+    with those of children it has reaped."""
     leader = rehearsal.container.leader_pid()
     if leader is None:
         return 0.0
@@ -71,7 +72,8 @@ def container_cpu_seconds(rehearsal: Rehearsal) -> float:
         try:
             if process.name.isdigit() and os.readlink(process / "ns/pid") == namespace:
                 fields = (process / "stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+                # utime, stime, and those of its children that ended (Apache's, say).
+                ticks += sum(int(value) for value in fields[11:15])
         except OSError:
             continue  # ended while being read, or not ours to read
     return ticks / os.sysconf("SC_CLK_TCK")

@@ -12,7 +12,7 @@ from components.readiness import ServerReadiness, ServerReadinessArgs
 from components.secret_values import AppSecretValues, AppSecretValuesArgs
 from components.student_server import StudentServer, StudentServerArgs
 from flasklab import compose, plan
-from flasklab.app_secrets import rules_for
+from flasklab.app_secrets import AppSecrets, rules_for
 from flasklab.render import encode_for_ec2, render_user_data
 from flasklab.settings import Settings
 
@@ -36,6 +36,15 @@ class StudentDeployment:
         return compose.site_url(self.settings)
 
 
+def _user_data_for_ec2(settings: Settings, app_secrets: AppSecrets) -> tuple[str | None, str | None]:
+    """encode_for_ec2 of the real user-data. Its size was checked before any resource; should
+    the real secrets still tip it over, `pulumi up` stops with the message, not a traceback."""
+    try:
+        return encode_for_ec2(render_user_data(settings, app_secrets))
+    except ValueError as error:
+        raise pulumi.RunError(f"{plan.resource_name(settings)}: {error}") from None
+
+
 def deploy_student(
     settings: Settings, instance_type: plan.InstanceTypeFacts, ami: pulumi.Input[str]
 ) -> StudentDeployment:
@@ -47,9 +56,7 @@ def deploy_student(
     # The user-data carries the secrets (in the app's env file), so it is a secret output too:
     # Pulumi encrypts it in the state and never shows it in a diff or an output.
     encoded: pulumi.Output[Any] = pulumi.Output.secret(
-        secret_values.app_secrets.apply(
-            lambda app_secrets: encode_for_ec2(render_user_data(settings, app_secrets))
-        )
+        secret_values.app_secrets.apply(lambda app_secrets: _user_data_for_ec2(settings, app_secrets))
     )
     server = StudentServer(
         name,

@@ -12,7 +12,7 @@ import string
 import pytest
 
 from flasklab.__main__ import main
-from flasklab.app_secrets import SECRET_SETTINGS
+from flasklab.app_secrets import SECRET_SETTINGS, generate_locally
 from flasklab.render import USER_DATA_LIMIT, encode_for_ec2, render_files, size_problems
 from flasklab.settings import ConfigError, load_settings
 from flasklab.stacks import load_stack
@@ -291,3 +291,17 @@ def test_values_with_dollars_and_backticks_pass_shellcheck_and_read_back_exactly
     grep = next(line for line in script.content.splitlines() if "grep --quiet" in line)
     clone = next(line for line in script.content.splitlines() if "git clone" in line)
     assert (sh_words(grep)[-1], sh_words(clone)[-2]) == (text, repo)
+
+
+def test_user_data_the_real_secrets_tip_over_the_limit_stops_with_the_message():
+    """Should the size check before any resource pass and the real render not fit, the
+    error names the server and says what to do: a RunError, which `pulumi up` prints
+    without a traceback."""
+    import pulumi
+
+    from components.student_deployment import _user_data_for_ec2
+
+    big = {f"BLOB_{n}": base64.b64encode(os.urandom(600)).decode() for n in range(40)}
+    settings = load_settings({"appEnv": big}, "dev")
+    with pytest.raises(pulumi.RunError, match=r"flasklab-dev: the user-data is .* Deploy the app from a git"):
+        _user_data_for_ec2(settings, generate_locally(settings))
