@@ -1,7 +1,7 @@
 """The Debian image each server boots: the AMI the teacher named (amiId), or the newest
 official Debian image of the release and architecture, looked up once per stack for every
-server that runs it (a class of 200 asks AWS once, and the students created in one `pulumi up` get the
-same build)."""
+server that runs it (a class of 200 asks AWS once, and the students created in one
+`pulumi up` get the same build)."""
 
 from __future__ import annotations
 
