@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,8 +46,19 @@ def steps(root: Path, marker: str) -> list[str]:
     return [line[len(marker) :] for line in read(root, OUTPUT_LOG).splitlines() if line.startswith(marker)]
 
 
+# The line that says what went wrong is often far above the end of a long traceback
+# (pipenv prints its resolver's cause, then 100 lines of its own): lines with these words
+# are kept from the part of the output that is left out.
+NAMES_AN_ERROR = re.compile(
+    r"\b(error|critical|fatal|failed|could not|cannot|denied|refused|timed out|no such)\b", re.IGNORECASE
+)
+# Python 3.11+ underlines a traceback's expressions with lines of ~ and ^ alone.
+TRACEBACK_UNDERLINE = re.compile(r"^[\s~^]*[~^][\s~^]*$")
+
+
 def failing_step_output(root: Path, marker: str, max_lines: int = 60) -> str:
-    """What the last deploy step printed, up to cloud-init's own lines about the failure."""
+    """What the last deploy step printed, up to cloud-init's own lines about the failure:
+    its last lines, after the lines naming an error among those left out."""
     lines = read(root, OUTPUT_LOG).splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith(marker)]
     if not starts:
@@ -55,8 +67,23 @@ def failing_step_output(root: Path, marker: str, max_lines: int = 60) -> str:
     for line in lines[starts[-1] :]:
         if line.startswith("Cloud-init v.") and "finished" in line:
             break
-        output.append(line)
-    return "\n".join(output[-max_lines:])
+        if not TRACEBACK_UNDERLINE.match(line):
+            output.append(line)
+    left_out, shown = output[:-max_lines], output[-max_lines:]
+    return "\n".join([*errors_left_out(left_out), *shown])
+
+
+def errors_left_out(left_out: list[str], limit: int = 12) -> list[str]:
+    """The lines naming an error among those left out (each once), with a line saying so."""
+    naming = list(dict.fromkeys(line for line in left_out if NAMES_AN_ERROR.search(line)))
+    if not naming:
+        return []
+    which = f"the {len(naming)}" if len(naming) <= limit else f"the first {limit} of the {len(naming)}"
+    return [
+        f"[{len(left_out)} earlier lines left out; {which} that name an error:]",
+        *naming[:limit],
+        "[... the last lines:]",
+    ]
 
 
 def cloud_init_errors(root: Path) -> list[str] | None:

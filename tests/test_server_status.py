@@ -68,6 +68,33 @@ def test_a_failed_deploy_names_the_step_and_shows_its_output_and_logs(server):
     assert "--- /var/log/app.log ---\nworker failed to boot" in text
 
 
+# pipenv's way of failing (seen in CI): the cause, then a long traceback of its own, its
+# expressions underlined as Python 3.13 does.
+PIPENV_FAILURE = [
+    "Locking [packages] dependencies...",
+    "CRITICAL:pipenv.patched.pip._internal.resolution.resolvelib.factory:Could not find a version"
+    " that satisfies the requirement sqlalchemy<3,>=2.0 (from versions: none)",
+    *[
+        f'  File "/usr/lib/python3/dist-packages/pipenv/frame{n}.py", line {n}, in f\n    f()\n    ~^^'
+        for n in range(80)
+    ],
+    "RuntimeError: Failed to lock Pipfile.lock!",
+]
+
+
+def test_a_long_failing_step_keeps_the_lines_that_name_its_error_above_its_last_lines(server):
+    step = f"{STEP_MARKER}install pipenv, then the app's packages with pipenv into /var/www/flask_app/.venv"
+    (server / server_status.OUTPUT_LOG).write_text("\n".join([step, *PIPENV_FAILURE, ""]))
+    output = server_status.failing_step_output(server, STEP_MARKER).splitlines()
+    assert len(output) == 1 + 1 + 1 + 60
+    assert output[0] == "[104 earlier lines left out; the 1 that name an error:]"
+    assert output[1].endswith(
+        "Could not find a version that satisfies the requirement sqlalchemy<3,>=2.0 (from versions: none)"
+    )
+    assert output[-1] == "RuntimeError: Failed to lock Pipfile.lock!"
+    assert not any(set(line.strip()) <= {"~", "^"} for line in output)
+
+
 def test_an_error_outside_the_deploy_script_names_no_step(server):
     finish(server, ["('package_update_upgrade_install', RuntimeError('apt failed'))"])
     code, text = run_status(server)
@@ -100,3 +127,13 @@ def test_the_shipped_module_runs_as_a_program_with_the_servers_python(server, tm
         0,
         "flasklab: ready: http://x/ is served (first boot finished without errors).",
     )
+
+
+def test_of_many_lines_naming_an_error_the_first_each_once_are_kept():
+    left_out = ["Retrying after connection broken: Failed to establish a new connection"] * 3
+    left_out += [f"ERROR: step {n} failed" for n in range(20)] + ["all is well"]
+    kept = server_status.errors_left_out(left_out)
+    assert kept[0] == "[24 earlier lines left out; the first 12 of the 21 that name an error:]"
+    assert kept[1:13] == [left_out[0], *left_out[3:14]]
+    assert kept[-1] == "[... the last lines:]"
+    assert server_status.errors_left_out(["all is well"] * 100) == []
