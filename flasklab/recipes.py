@@ -245,6 +245,8 @@ DATABASES: dict[str, DatabaseEngine] = {
 }
 
 WSGI_ENTRY = ServerFile("app.wsgi", "/etc/flasklab/{app}/app.wsgi", checker="python")
+# Written before apt installs Apache, so that its first start already has it.
+APACHE_SERVICE = ServerFile("apache2-service.conf", "/etc/systemd/system/apache2.service.d/flasklab.conf")
 UWSGI_INI = ServerFile("uwsgi.ini", "/etc/flasklab/{app}/uwsgi.ini", checker="uwsgi")
 # Gunicorn under supervisor: its workers end when its master dies.
 GUNICORN_CONFIG = ServerFile("gunicorn.conf.py", "/etc/flasklab/{app}/gunicorn.conf.py", checker="python")
@@ -382,7 +384,7 @@ APACHE_MODWSGI = Recipe(
     ),
     web_server=APACHE,
     packages=(),
-    files=(WSGI_ENTRY,),
+    files=(WSGI_ENTRY, APACHE_SERVICE),
     deploy_steps=(),
     app_server="mod_wsgi",
     pip_packages=(),
