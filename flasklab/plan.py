@@ -6,6 +6,7 @@ without Pulumi."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flasklab.compose import site_url
@@ -113,6 +114,14 @@ TAG_STUDENT = "student"  # only on a class stack's servers (a roster's student)
 TAG_SERVER_NAMES = "server-names"
 TAG_SERVER_NAMES_OMITTED = "server-names-omitted"
 TAG_VALUE_LIMIT = 256  # EC2's longest tag value, in Unicode characters
+# What the server was built from, and what its stack says a new server would get now: short
+# hashes of the user-data (without secrets), the image and the login key (flasklab.build).
+# The first is set when the instance is created and never changed in place (the instance
+# ignores changes to it); the second follows every `pulumi up`. When they differ, a setting
+# or flasklab itself changed what the server would get, and `class rebuild` applies it:
+# nothing in a normal term replaces a student's server by itself.
+TAG_BUILD = "flasklab-build"
+TAG_CONFIG = "flasklab-config"
 
 
 def resource_name(settings: Settings) -> str:
@@ -144,6 +153,20 @@ def server_names_tags(names: tuple[str, ...]) -> dict[str, str]:
     if len(kept) < len(names):
         tags[TAG_SERVER_NAMES_OMITTED] = str(len(names) - len(kept))
     return tags
+
+
+def rebuild_command(stack: str, student: str = "") -> str:
+    """How the teacher makes a server anew from the stack's settings (flasklab.classroom.rebuild)."""
+    return f"python -m flasklab class rebuild --stack {stack}" + (f" {student}" if student else "")
+
+
+def drift_note(tags: Mapping[str, str], stack: str, student: str = "") -> str:
+    """'' when the server runs what its stack says (or no `pulumi up` has tagged it yet);
+    else what is out of date and the command that applies it."""
+    built, wanted = tags.get(TAG_BUILD, ""), tags.get(TAG_CONFIG, "")
+    if not wanted or built == wanted:
+        return ""
+    return f"built from an older config: `{rebuild_command(stack, student)}` applies it"
 
 
 def hosts_line(settings: Settings, public_ip: str) -> str:
