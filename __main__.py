@@ -13,9 +13,11 @@ from components.instance_type import instance_type_facts
 from components.stop_schedule import StopSchedule, StopScheduleArgs
 from components.student_deployment import StudentDeployment, deploy_student
 from flasklab import compose, plan
+from flasklab.build import rebuild_problems, requested_rebuilds
 from flasklab.classroom import outputs
 from flasklab.pulumi_config import read_stack_config, secret_keys
-from flasklab.render import user_data_problems
+from flasklab.readiness import Verdict
+from flasklab.render import screen_user_data
 from flasklab.roster import is_class, load_servers
 from flasklab.settings import ConfigError
 from flasklab.stop_schedule import OUTPUT as STOP_SCHEDULE_OUTPUT
@@ -33,7 +35,10 @@ try:
 except ConfigError as error:
     # Reported without a traceback, before any resource is declared.
     raise pulumi.RunError(str(error)) from None
-if problems := [problem for settings in servers for problem in user_data_problems(settings)]:
+screens = [screen_user_data(settings) for settings in servers]
+rebuilds = requested_rebuilds()
+problems = [problem for screen in screens for problem in screen.problems]
+if problems := problems + rebuild_problems(rebuilds, [settings.student for settings in servers]):
     raise pulumi.RunError(str(ConfigError(problems, stack)))
 instance_types = {name: instance_type_facts(name) for name in sorted({s.instance_type for s in servers})}
 if problems := [
@@ -43,8 +48,8 @@ if problems := [
 
 images = DebianImages(instance_types)
 deployments = [
-    deploy_student(settings, instance_types[settings.instance_type], images.of(settings))
-    for settings in servers
+    deploy_student(settings, instance_types[settings.instance_type], images.of(settings), screen, rebuilds)
+    for settings, screen in zip(servers, screens, strict=True)
 ]
 if any(d.settings.wait_for_ready and d.login_key is None for d in deployments):
     pulumi.log.warn(
@@ -54,10 +59,32 @@ if any(d.settings.wait_for_ready and d.login_key is None for d in deployments):
     )
 
 
+def readiness_summary(deployment: StudentDeployment) -> pulumi.Output[str] | None:
+    """What the wait for the server found when it was made, in one line; a class's failures
+    are warned of on every `pulumi up` (a stack of one student's failed its `pulumi up`)."""
+    if deployment.verdict is None:
+        return None
+
+    def summary(verdict: Verdict | None) -> str:
+        if verdict is None:
+            return "not waited for"
+        student, stack = deployment.settings.student, deployment.settings.stack
+        if not verdict.ready and not verdict.stopped and student:
+            pulumi.log.warn(
+                f"{student}: {verdict.summary}. `python -m flasklab class check --stack {stack}` shows "
+                f"its report; `{plan.rebuild_command(stack, student)}` makes it anew."
+            )
+        return verdict.summary
+
+    return deployment.verdict.apply(summary)
+
+
 def export_one_student(deployment: StudentDeployment) -> None:
     settings, server = deployment.settings, deployment.server
     if deployment.first_boot_seconds is not None:
         pulumi.export(outputs.FIRST_BOOT_SECONDS, deployment.first_boot_seconds)
+    if (summary := readiness_summary(deployment)) is not None:
+        pulumi.export(outputs.READINESS, summary)
     if server.private_key is not None:
         pulumi.export(outputs.SSH_PRIVATE_KEY, pulumi.Output.secret(server.private_key))
     pulumi.export(outputs.PUBLIC_IP, server.public_ip)
@@ -104,6 +131,11 @@ def export_class(deployments: list[StudentDeployment]) -> None:
     ready = {s: d.first_boot_seconds for s, d in by_student.items() if d.first_boot_seconds is not None}
     if ready:
         pulumi.export(outputs.FIRST_BOOT_SECONDS, ready)
+    # Every student's result, the failed ones' too: outputs are written only when the
+    # update succeeds, so a class's wait reports rather than fails (flasklab.readiness).
+    summaries = {s: summary for s, d in by_student.items() if (summary := readiness_summary(d)) is not None}
+    if summaries:
+        pulumi.export(outputs.READINESS, summaries)
 
 
 def schedule_stops(deployments: list[StudentDeployment]) -> None:

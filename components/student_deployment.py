@@ -13,7 +13,9 @@ from components.secret_values import AppSecretValues, AppSecretValuesArgs
 from components.student_server import StudentServer, StudentServerArgs
 from flasklab import compose, plan
 from flasklab.app_secrets import AppSecrets, rules_for
-from flasklab.render import encode_for_ec2, render_user_data
+from flasklab.build import build_digest, is_rebuilt
+from flasklab.readiness import Verdict
+from flasklab.render import UserDataScreen, encode_for_ec2, render_user_data
 from flasklab.settings import Settings
 
 
@@ -25,6 +27,8 @@ class StudentDeployment:
     login_key: pulumi.Output[str] | None
     # None when the stack does not wait for the server (waitForReady false).
     first_boot_seconds: pulumi.Output[int | None] | None
+    # What the wait for the server found when it was made (flasklab.readiness.Verdict).
+    verdict: pulumi.Output[Verdict | None] | None = None
 
     def hosts_line(self) -> pulumi.Output[str]:
         return self.server.public_ip.apply(lambda ip: plan.hosts_line(self.settings, ip))
@@ -46,9 +50,16 @@ def _user_data_for_ec2(settings: Settings, app_secrets: AppSecrets) -> tuple[str
 
 
 def deploy_student(
-    settings: Settings, instance_type: plan.InstanceTypeFacts, ami: pulumi.Input[str]
+    settings: Settings,
+    instance_type: plan.InstanceTypeFacts,
+    ami: pulumi.Input[str],
+    screen: UserDataScreen,
+    rebuilds: frozenset[str],
 ) -> StudentDeployment:
+    """rebuilds: the students `class rebuild` asked to make anew in this `pulumi up`."""
     name = plan.resource_name(settings)
+    image_label = plan.image_label(settings, instance_type.architecture)
+    rebuilt = is_rebuilt(settings, rebuilds)
     secret_values = AppSecretValues(
         f"{name}-secrets",
         AppSecretValuesArgs(rules=rules_for(settings.database is not None), chosen=settings.chosen_secrets),
@@ -68,7 +79,9 @@ def deploy_student(
             ingress=plan.ingress_rules(settings),
             tags=plan.tags(settings),
             ami=ami,
-            image_label=plan.image_label(settings, instance_type.architecture),
+            image_label=image_label,
+            build_digest=build_digest(screen.digest, image_label, settings),
+            rebuilt=rebuilt,
             key_name=settings.key_name,
             ssh_public_key=settings.ssh_public_key,
         ),
@@ -77,10 +90,10 @@ def deploy_student(
     login_key = server.private_key or (
         pulumi.Output.secret(settings.ssh_private_key) if settings.ssh_private_key else None
     )
-    first_boot_seconds = None
-    if settings.wait_for_ready:
-        ready = ServerReadiness(
-            f"{name}-ready", ServerReadinessArgs(settings, server.public_ip, server.instance_id, login_key)
-        )
-        first_boot_seconds = ready.first_boot_seconds
-    return StudentDeployment(settings, server, login_key, first_boot_seconds)
+    if not settings.wait_for_ready:
+        return StudentDeployment(settings, server, login_key, None)
+    ready = ServerReadiness(
+        f"{name}-ready",
+        ServerReadinessArgs(settings, server.public_ip, server.instance_id, login_key, rebuilt=rebuilt),
+    )
+    return StudentDeployment(settings, server, login_key, ready.first_boot_seconds, ready.verdict)

@@ -9,7 +9,16 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from flasklab.plan import IngressRule
+from components.snapshot_hook import snapshot_before_delete
+from flasklab.plan import TAG_BUILD, TAG_CONFIG, IngressRule
+
+# What the provider would replace the instance for, were it to see a change, and which a
+# normal term changes (aws_instance's schema in terraform-provider-aws, which pulumi-aws
+# bridges: ForceNew on ami and key_name; user_data with user_data_replace_on_change). The
+# instance keeps what it was built with; flasklab.build records the difference, and
+# `class rebuild` lifts this list for the servers it makes anew. The image and build tags
+# stay what the server was built from, so the drift shows in EC2 too.
+KEPT_FROM_CREATION = ("ami", "userData", "userDataBase64", "keyName", 'tags["image"]', f'tags["{TAG_BUILD}"]')
 
 
 @dataclass
@@ -26,6 +35,10 @@ class StudentServerArgs:
     # The image the server is built for (flasklab.plan.image_label), tagged on the instance:
     # a change of it replaces the server; a newer build of the same image does not.
     image_label: str = ""
+    # What the server is built from (flasklab.build): recorded when the instance is made.
+    build_digest: str = ""
+    # This `pulumi up` makes the server anew from the stack's settings (`class rebuild`).
+    rebuilt: bool = False
     # SSH: an existing key pair's name, or a public key to create one from; neither: the
     # stack makes its own key.
     key_name: str = ""
@@ -53,10 +66,13 @@ class StudentServer(pulumi.ComponentResource):
             key_name=key_name,
             user_data=args.user_data,
             user_data_base64=args.user_data_base64,
-            # The server is built by cloud-init on first boot only: new user-data
-            # needs a new instance to take effect.
+            # New user-data takes effect only on a new instance (cloud-init runs it on
+            # first boot): when it is not kept from creation (`class rebuild`), it replaces.
             user_data_replace_on_change=True,
-            associate_public_ip_address=True,
+            # No associate_public_ip_address: it is ForceNew and read back from the network
+            # interface, which a stopped instance has no public address on, so a refresh of
+            # a stopped server would plan its replacement (terraform-provider-aws#33775).
+            # The default VPC's subnets give every instance a public address anyway.
             # The server powers itself off when idle (autoStopIdleMinutes): EC2 stops it
             # (no compute cost, disk kept) rather than terminating it.
             instance_initiated_shutdown_behavior="stop",
@@ -72,12 +88,18 @@ class StudentServer(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=args.tags,
             ),
-            tags={**args.tags, "image": args.image_label},
-            # A newer build of the Debian image must not replace a running student's server:
-            # the AMI is read once, when the instance is created. Another image (release,
-            # architecture, amiId) does, and the preview says so: the tag `image` changes.
+            tags={
+                **args.tags,
+                "image": args.image_label,
+                TAG_BUILD: args.build_digest,
+                TAG_CONFIG: args.build_digest,
+            },
             opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=["ami"], replace_on_changes=["tags.image"]
+                parent=self,
+                ignore_changes=[] if args.rebuilt else list(KEPT_FROM_CREATION),
+                # Before EC2 deletes the instance and its disk (a rebuild, a student taken
+                # off the roster, `pulumi destroy --run-program`), the disk is snapshotted.
+                hooks=pulumi.ResourceHookBinding(before_delete=[snapshot_before_delete(name)]),
             ),
         )
         self.public_ip = instance.public_ip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import ipaddress
 import random
 import re
@@ -284,18 +285,44 @@ def encode_for_ec2(user_data: str) -> tuple[str | None, str | None]:
     return None, base64.b64encode(compressed).decode()
 
 
-def user_data_problems(settings: Settings) -> list[str]:
-    """Whether the user-data fits EC2, known before any resource: rendered as `pulumi up`
-    will render it, with the chosen secrets or stand-ins as long as the generated ones and
-    as random (so they compress no better)."""
-    stand_ins = AppSecrets(
+def stand_in_secrets(settings: Settings, keep_chosen: bool = True) -> AppSecrets:
+    """Secrets as long as the generated ones and as random (so they compress no better),
+    the same on every run; with keep_chosen, the values the teacher chose instead."""
+    return AppSecrets(
         **{
-            rule.field: settings.chosen_secrets.value(rule)
+            rule.field: (settings.chosen_secrets.value(rule) if keep_chosen else "")
             or "".join(random.Random(rule.field).choices(ALPHABET, k=rule.length))
             for rule in rules_for(settings.database is not None)
         }
     )
-    return size_problems(render_user_data(settings, stand_ins))
+
+
+@dataclass(frozen=True)
+class UserDataScreen:
+    """What is known of a server's user-data before any resource: whether it fits EC2, and
+    a digest of it without any secret (what flasklab.build records the server was built from)."""
+
+    problems: list[str]
+    digest: str
+
+
+def screen_user_data(settings: Settings) -> UserDataScreen:
+    """The user-data rendered as `pulumi up` will render it, with stand-ins for the secrets
+    the stack generates: its size checked, and its digest taken. The digest never sees a
+    secret the teacher chose (a short hash of a known text would let a weak one be guessed):
+    with one, the text is rendered again with a stand-in in its place."""
+    text = render_user_data(settings, stand_in_secrets(settings))
+    chosen = any(settings.chosen_secrets.value(rule) for rule in rules_for(settings.database is not None))
+    if chosen:
+        text_without_secrets = render_user_data(settings, stand_in_secrets(settings, keep_chosen=False))
+    else:
+        text_without_secrets = text
+    return UserDataScreen(size_problems(text), hashlib.sha256(text_without_secrets.encode()).hexdigest())
+
+
+def user_data_problems(settings: Settings) -> list[str]:
+    """Whether the user-data fits EC2, known before any resource (screen_user_data)."""
+    return screen_user_data(settings).problems
 
 
 # Room the quick screen leaves: gzip's level 9 packs text about 13 % tighter than its

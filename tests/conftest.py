@@ -32,6 +32,7 @@ ARM_FAMILIES = {"t4g", "a1", "m7g"}
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE_COMMAND = "command:remote:Command"
+LOCAL_COMMAND = "command:local:Command"
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock"
 MOCK_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-7Hq\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -39,6 +40,7 @@ MOCK_PRIVATE_KEY = (
 MOCK_STATUS_REPORT = (
     "flasklab: ready: http://practica_flask/ is served (first boot finished without errors).\n"
     "first boot took 61 s\n"
+    "flasklab-check: flasklab-status exited 0\n"
 )
 # Fixed stand-ins for the generated secrets, so rendered files can be compared exactly.
 TEST_SECRETS = AppSecrets(
@@ -89,10 +91,17 @@ class ProgramRun:
     wire_inputs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     secret_outputs_asked: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     urns: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Each resource's options as the engine gets them: ignoreChanges, replaceOnChanges and
+    # the names of its before_delete hooks.
+    options: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
     # How many HTTP checks ran at the same time, at most.
     most_checks_at_once: int = 0
     checks_running: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    status_report: str = MOCK_STATUS_REPORT
+    public_ip: str = FAKE_IP
+    # The reports of commands whose exit status would have failed `pulumi up`.
+    failed_commands: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
@@ -113,6 +122,21 @@ def mock_ami(lookup: dict) -> dict:
     return {"id": ami, "name": pattern.replace("*", "20261101-2000"), "architecture": architecture}
 
 
+def _run_wait(run: ProgramRun, spec_json: str) -> str:
+    """What `python -m flasklab.readiness` prints for this spec, run here (its HTTP wait is
+    the test's stand-in). An exit status that would fail the command, and so `pulumi up`,
+    is recorded with the report it prints (a mock that raised would leave the program's
+    tasks failing into the next test)."""
+    from flasklab import readiness
+
+    spec = readiness.WaitSpec.from_json(spec_json)
+    report, verdict = readiness.run_wait(spec)
+    if readiness.exit_status(spec, verdict):
+        with run.lock:
+            run.failed_commands.append(report)
+    return f"{report}\n{verdict.to_json()}\n"
+
+
 def _mocks(run: ProgramRun, not_offered: set[str]):
     import pulumi
 
@@ -120,9 +144,8 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             state = dict(args.inputs)
             if args.typ == "aws:ec2/instance:Instance":
-                state.update(
-                    publicIp=FAKE_IP, publicDns=f"ec2-{FAKE_IP.replace('.', '-')}.compute.amazonaws.com"
-                )
+                ip = run.public_ip
+                state.update(publicIp=ip, publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com")
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":
@@ -132,7 +155,9 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
             if args.typ == TLS_PRIVATE_KEY:
                 state.update(publicKeyOpenssh=MOCK_PUBLIC_KEY, privateKeyOpenssh=MOCK_PRIVATE_KEY)
             if args.typ == REMOTE_COMMAND:
-                state["stdout"] = MOCK_STATUS_REPORT
+                state["stdout"] = run.status_report
+            if args.typ == LOCAL_COMMAND:
+                state["stdout"] = _run_wait(run, args.inputs["stdin"])
             run.resources.append({"type": args.typ, "name": args.name, "inputs": dict(args.inputs)})
             return f"{args.name}-id", state
 
@@ -196,13 +221,20 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime.mocks import MockMonitor
 
-    def run(stack: str, secret_keys: tuple[str, ...] = (), **overrides: Any) -> ProgramRun:
+    def run(
+        stack: str, secret_keys: tuple[str, ...] = (), env_rebuild: str = "", **overrides: Any
+    ) -> ProgramRun:
+        """env_rebuild: FLASKLAB_REBUILD for this run, as `class rebuild` sets it."""
+        from flasklab.build import REBUILD_ENV
+
         result = ProgramRun()
+        result.status_report, result.public_ip = run.status_report, run.public_ip
         run.runs.append(result)
         config = stack_file_config(stack) if stack in EXAMPLE_STACKS else {}
         for key, value in overrides.items():
             config[f"flasklab:{key}"] = value if isinstance(value, str) else json.dumps(value)
         monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+        monkeypatch.setenv(REBUILD_ENV, env_rebuild)
         pulumi.runtime.set_mocks(
             _mocks(result, run.not_offered), project="flasklab", stack=stack, preview=False
         )
@@ -212,6 +244,11 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
             key = (request.type, request.name)
             result.wire_inputs[key] = json_format.MessageToDict(request.object)
             result.secret_outputs_asked[key] = list(request.additionalSecretOutputs)
+            result.options[key] = {
+                "ignoreChanges": list(request.ignoreChanges),
+                "replaceOnChanges": list(request.replaceOnChanges),
+                "beforeDelete": list(request.hooks.before_delete),
+            }
             response = register(monitor, request)
             result.urns[key] = response.urn
             return response
@@ -231,6 +268,8 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
             return list(run.http_problems)
 
         monkeypatch.setattr(readiness, "wait_until_serving", recorded_check)
+        # What EC2 says of an instance when the wait asks ('': it cannot be asked).
+        monkeypatch.setattr(readiness, "instance_state", lambda instance_id, region: run.instance_state)
         monkeypatch.setattr(
             pulumi.log, "error", lambda message, resource=None, **kw: result.errors.append(message)
         )
@@ -251,6 +290,9 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     run.http_problems = []  # what the public address's HTTP check finds (none: it serves)
     run.http_check_seconds = 0.0  # how long each HTTP check takes
     run.not_offered = set()  # instance types the stack's region does not offer
+    run.instance_state = ""  # what EC2 says of a new instance when the wait asks
+    run.status_report = MOCK_STATUS_REPORT  # what READY_COMMAND prints on a new server
+    run.public_ip = FAKE_IP  # what EC2 says the instances' public address is
     return run
 
 

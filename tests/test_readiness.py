@@ -7,7 +7,14 @@ import pytest
 
 from flasklab import readiness
 from flasklab.stacks import load_stack
-from tests.conftest import FAKE_IP, MOCK_PRIVATE_KEY, MOCK_PUBLIC_KEY, REMOTE_COMMAND, TLS_PRIVATE_KEY
+from tests.conftest import (
+    FAKE_IP,
+    LOCAL_COMMAND,
+    MOCK_PRIVATE_KEY,
+    MOCK_PUBLIC_KEY,
+    REMOTE_COMMAND,
+    TLS_PRIVATE_KEY,
+)
 from tests.test_program import INSTANCE, KEY_PAIR, SECRET_SIGNATURE, assert_only_ever_secret
 
 ACADEMY_KEY = "-----BEGIN RSA PRIVATE KEY-----\nlabsuser-mock-key-9Zt\n-----END RSA PRIVATE KEY-----"
@@ -37,11 +44,14 @@ def test_the_remote_command_logs_in_as_admin_at_the_public_ip_and_waits_for_firs
     connection = wire["connection"]["value"]
     assert (connection["host"], connection["user"]) == (FAKE_IP, "admin")
     assert connection["privateKey"] == MOCK_PRIVATE_KEY
-    assert connection["dialErrorLimit"] == -1
+    # SSH is tried while the instance boots, within readyTimeoutMinutes, never forever.
+    minutes = load_stack("dev").ready_timeout_minutes
+    assert connection["dialErrorLimit"] == minutes * 60 // connection["perDialTimeout"] > 0
     assert wire["create"] == readiness.READY_COMMAND
     # Replaced with the instance: a new instance is a new first boot.
     assert wire["triggers"] == ["flasklab-dev-instance-id"]
     assert run.outputs["firstBootSeconds"] == 61
+    assert run.outputs["readiness"] == "ready: first boot took 61 s"
 
 
 def test_then_the_app_is_checked_at_the_public_ip_by_every_name(run_program):
@@ -60,11 +70,10 @@ def test_then_the_app_is_checked_at_the_public_ip_by_every_name(run_program):
 def test_a_self_signed_site_is_checked_over_https_against_the_certificate_the_server_printed(
     run_program, monkeypatch
 ):
-    import tests.conftest as conftest
-
     certificate = "-----BEGIN CERTIFICATE-----\nMIIBmock\n-----END CERTIFICATE-----"
-    monkeypatch.setattr(
-        conftest, "MOCK_STATUS_REPORT", f"flasklab: ready\n--- the site's certificate ---\n{certificate}\n"
+    run_program.status_report = (
+        f"flasklab: ready\n--- the site's certificate ---\n{certificate}\n"
+        f"{readiness.STATUS_EXIT_MARKER}0\n"
     )
     run = run_program("dev", tls="self-signed")
     [(site, _, _)] = run.http_checks
@@ -74,9 +83,45 @@ def test_a_self_signed_site_is_checked_over_https_against_the_certificate_the_se
 def test_a_site_that_does_not_answer_fails_pulumi_up_saying_what_to_check(run_program):
     run_program.http_problems = ["http://practica_flask/ did not answer: timed out"]
     run = run_program("dev")
-    [error] = run.errors
+    [error] = run.failed_commands
     assert f"is not served at {FAKE_IP}" in error and "timed out" in error
     assert "the security group opens 22, 80, 443, 5000 to 0.0.0.0/0" in error
+
+
+def test_a_first_boot_that_failed_fails_pulumi_up_with_the_servers_report(run_program):
+    run_program.status_report = (
+        "flasklab: first boot FAILED in step 'install the app'\nERROR: No matching distribution for flsk\n"
+        f"{readiness.STATUS_EXIT_MARKER}1\n"
+    )
+    run = run_program("dev")
+    [error] = run.failed_commands
+    assert "first boot failed on the server" in error and "No matching distribution for flsk" in error
+    assert run.http_checks == [], "a server that failed its first boot is not waited for over HTTP"
+
+
+def test_a_server_ec2_says_is_stopped_is_not_waited_for_and_does_not_fail(run_program):
+    run_program.instance_state = "stopped"
+    run = run_program("dev")
+    assert run.failed_commands == [] and run.http_checks == []
+    assert run.outputs["readiness"] == "stopped: not checked (EC2 says the instance is stopped)"
+
+
+def test_the_wait_runs_with_the_instance_only_and_survives_a_new_address(run_program):
+    """Both commands are triggered by the instance's id, and keep what they were made with
+    (connection, command, address) unless `class rebuild` makes the server anew."""
+    run = run_program("dev")
+    for (type_, name), options in run.options.items():
+        if type_ in (REMOTE_COMMAND, LOCAL_COMMAND):
+            assert run.wire_inputs[(type_, name)]["triggers"] == ["flasklab-dev-instance-id"]
+            assert set(options["ignoreChanges"]) >= {"connection", "create", "stdin"} & set(
+                run.wire_inputs[(type_, name)]
+            ), name
+    rebuilt = run_program("dev", env_rebuild="dev")
+    assert all(
+        options["ignoreChanges"] == []
+        for (type_, _), options in rebuilt.options.items()
+        if type_ in (REMOTE_COMMAND, LOCAL_COMMAND)
+    )
 
 
 def test_with_an_academy_key_pair_and_no_private_key_the_wait_is_http_only_and_says_so(run_program):

@@ -31,6 +31,8 @@ HOSTS_LINE = "hostsLine"
 SSH_COMMAND = "sshCommand"
 INSTANCE_ID = "instanceId"
 FIRST_BOOT_SECONDS = "firstBootSeconds"
+# What the wait for each new server found (flasklab.readiness.Verdict's summary).
+READINESS = "readiness"
 RESTART_COMMAND = "restartCommand"
 SSH_PRIVATE_KEY = "sshPrivateKey"  # a single stack's own key
 # Where `class sheet` and `class check` write, a folder per stack (not for the repository).
