@@ -221,6 +221,10 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     from pulumi.runtime import config as runtime_config
     from pulumi.runtime.mocks import MockMonitor
 
+    # The monitor's own, once: each run's recorder wraps it, not the last run's recorder
+    # (which would record a later run's resources into the earlier run).
+    register = MockMonitor.RegisterResource
+
     def run(
         stack: str, secret_keys: tuple[str, ...] = (), env_rebuild: str = "", **overrides: Any
     ) -> ProgramRun:
@@ -238,7 +242,6 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
         pulumi.runtime.set_mocks(
             _mocks(result, run.not_offered), project="flasklab", stack=stack, preview=False
         )
-        register = MockMonitor.RegisterResource
 
         def recording_register(monitor, request):
             key = (request.type, request.name)

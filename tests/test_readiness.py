@@ -72,8 +72,7 @@ def test_a_self_signed_site_is_checked_over_https_against_the_certificate_the_se
 ):
     certificate = "-----BEGIN CERTIFICATE-----\nMIIBmock\n-----END CERTIFICATE-----"
     run_program.status_report = (
-        f"flasklab: ready\n--- the site's certificate ---\n{certificate}\n"
-        f"{readiness.STATUS_EXIT_MARKER}0\n"
+        f"flasklab: ready\n--- the site's certificate ---\n{certificate}\n{readiness.STATUS_EXIT_MARKER}0\n"
     )
     run = run_program("dev", tls="self-signed")
     [(site, _, _)] = run.http_checks
