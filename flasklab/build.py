@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Collection
+from functools import cache
 
+from flasklab.app_secrets import rules_for
 from flasklab.settings import Settings
 
 # Hex digits kept: a tag to compare, not a secret or a signature.
@@ -26,10 +28,26 @@ ALL = "ALL"
 
 
 def build_digest(user_data_digest: str, image_label: str, settings: Settings) -> str:
-    """The digest of what a new server of these settings is built from."""
+    """The digest of what a new server of these settings is built from. user_data_digest
+    is taken without the secrets (flasklab.render.screen_user_data); a secret the teacher
+    chose counts through a slow, salted hash of it, so that changing it shows as drift
+    while the tag, which more people may read than the user-data, gives no quick way to
+    guess it."""
     login_key = settings.key_name or settings.ssh_public_key or "the stack's own key"
-    text = "\n".join((user_data_digest, image_label, login_key))
+    chosen = [
+        _secret_mark(value, settings.stack)
+        for rule in rules_for(settings.database is not None)
+        if (value := settings.chosen_secrets.value(rule))
+    ]
+    text = "\n".join((user_data_digest, image_label, login_key, *chosen))
     return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
+@cache
+def _secret_mark(value: str, stack: str) -> str:
+    """scrypt (RFC 7914's interactive cost): once per stack, whatever the class's size."""
+    salt = f"flasklab build digest of stack {stack}".encode()
+    return hashlib.scrypt(value.encode(), salt=salt, n=2**14, r=8, p=1, dklen=16).hex()
 
 
 def requested_rebuilds(value: str | None = None) -> frozenset[str]:
