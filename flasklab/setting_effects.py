@@ -16,7 +16,7 @@ from enum import Enum
 class Effect(Enum):
     REBUILD = (
         "Reaches new servers only. Running ones keep what they were built with; `class status`, "
-        "`class check` and the sheet say \"built from an older config\", and `class rebuild` applies it."
+        '`class check` and the sheet say "built from an older config", and `class rebuild` applies it.'
     )
     IN_PLACE = "Applied to every running server by the next `pulumi up`, in place."
     IN_PLACE_RESTART = (

@@ -15,20 +15,45 @@ from flasklab.stacks import load_stack
 from tests.test_program import INSTANCE
 
 
-def test_rebuild_replaces_exactly_the_students_instance_as_pulumi_names_it(run_program, capsys):
+def test_rebuild_replaces_exactly_the_students_instances_as_pulumi_names_them(run_program, capsys):
     run = run_program("class-demo")
-    assert main(["class", "rebuild", "--stack", "class-demo", "ben"]) == 0
+    assert main(["class", "rebuild", "--stack", "class-demo", "ben", "carla"]) == 0
     printed = capsys.readouterr().out.strip()
-    urn = run.urns[(INSTANCE, "flasklab-class-demo-ben-instance")]
-    assert printed == f"pulumi up --stack class-demo --replace '{urn}'"
-    assert instance_urn(load_stack("class-demo", student="ben")) == urn
-
-
-def test_rebuild_of_a_student_not_on_the_roster_says_who_is(capsys):
-    assert main(["class", "rebuild", "--stack", "class-demo", "zoe"]) == 2
-    assert (
-        "zoe is not a student of stack class-demo. Its students: ana, ben, carla." in capsys.readouterr().err
+    ben, carla = (run.urns[(INSTANCE, f"flasklab-class-demo-{s}-instance")] for s in ("ben", "carla"))
+    assert printed == (
+        f"FLASKLAB_REBUILD=ben,carla pulumi up --stack class-demo --replace '{ben}' --replace '{carla}'"
     )
+    assert instance_urn(load_stack("class-demo", student="ben")) == ben
+
+
+def test_rebuild_all_names_every_instance(run_program, capsys):
+    run = run_program("class-demo")
+    assert main(["class", "rebuild", "--stack", "class-demo", "--all"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("FLASKLAB_REBUILD=ALL pulumi up --stack class-demo")
+    assert printed.count("--replace") == 3
+    assert all(urn in printed for (type_, _), urn in run.urns.items() if type_ == INSTANCE)
+
+
+def test_rebuild_of_a_one_student_stack_needs_no_name(run_program, capsys):
+    run = run_program("dev")
+    assert main(["class", "rebuild", "--stack", "dev"]) == 0
+    urn = run.urns[(INSTANCE, "flasklab-dev-instance")]
+    assert capsys.readouterr().out.strip() == f"FLASKLAB_REBUILD=dev pulumi up --stack dev --replace '{urn}'"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["class-demo", "zoe"], "zoe is not a student of stack class-demo. Its students: ana, ben, carla."),
+        (["class-demo"], "name the students to rebuild, or --all. Its students: ana, ben, carla."),
+        (["dev", "ana"], "stack dev has one server: name no student."),
+    ],
+)
+def test_rebuild_says_who_can_be_rebuilt(arguments, message, capsys):
+    stack, *students = arguments
+    assert main(["class", "rebuild", "--stack", stack, *students]) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.fixture
