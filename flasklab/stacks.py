@@ -52,6 +52,12 @@ def stack_config(stack: str) -> dict[str, Any]:
     return raw
 
 
+def stack_region(stack: str) -> str:
+    """The stack's aws:region ('' when the stack file sets none)."""
+    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    return str(_config_block(path, stack).get("aws:region", "")) if path.is_file() else ""
+
+
 def _config_block(path: Path, stack: str) -> dict[Any, Any]:
     """The stack file's config: block, or a ConfigError saying what is wrong with the file."""
     where = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path

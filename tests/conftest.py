@@ -9,6 +9,7 @@ import json
 import runpy
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -383,3 +384,26 @@ def saved_outputs(run_program, tmp_path):
         return path
 
     return save
+
+
+# The AWS region of the emulated account (moto) the class commands' tests use.
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def ec2(monkeypatch, tmp_path) -> Iterator[Any]:
+    """An emulated account with fake credentials; no AWS config of this machine is read."""
+    for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(variable, "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # any AMI id is taken; faster
+    monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        yield boto3.client("ec2", region_name=REGION)

@@ -4,12 +4,9 @@ servers of stacks that exist, and strays of stacks and students that do not."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 from moto.core.botocore_stubber import MockRawResponse
 
 from flasklab import plan
@@ -17,9 +14,8 @@ from flasklab.__main__ import main
 from flasklab.classroom import account, status, sweep
 from flasklab.settings import Settings
 from flasklab.stacks import load_stack_servers
-from tests.conftest import FAKE_AMI
+from tests.conftest import FAKE_AMI, REGION
 
-REGION = "eu-west-1"
 # The example stacks: class-demo (ana, ben, carla) in COURSE, ana-bookworm in another.
 COURSE = load_stack_servers("class-demo")[0].course
 
@@ -29,22 +25,6 @@ class Launched:
     instance_id: str
     group_id: str
     key_pair_id: str
-
-
-@pytest.fixture
-def ec2(monkeypatch, tmp_path) -> Iterator[object]:
-    """An emulated account with fake credentials; no AWS config of this machine is read."""
-    for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(variable, "testing")
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # any AMI id is taken; faster
-    monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
-    with mock_aws():
-        yield boto3.client("ec2", region_name=REGION)
 
 
 def launch(ec2, tags: dict[str, str]) -> Launched:
