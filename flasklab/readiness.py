@@ -156,9 +156,19 @@ class WaitSpec:
     # Where EC2 can say whether the instance runs at all ('' : not asked).
     instance_id: str = ""
     region: str = ""
+    http_port: int = 80
+    https_port: int = 443
 
     def site(self) -> Site:
-        return Site(self.address, self.names, self.https, ca_pem=self.ca_pem, verify=self.verify)
+        return Site(
+            self.address,
+            self.names,
+            self.https,
+            ca_pem=self.ca_pem,
+            verify=self.verify,
+            http_port=self.http_port,
+            https_port=self.https_port,
+        )
 
     def expectation(self) -> Expectation:
         return Expectation(path=self.path, page_marker=self.page_marker)

@@ -12,6 +12,7 @@ from tests.conftest import (
     LOCAL_COMMAND,
     MOCK_PRIVATE_KEY,
     MOCK_PUBLIC_KEY,
+    MOCK_STATUS_REPORT,
     REMOTE_COMMAND,
     TLS_PRIVATE_KEY,
 )
@@ -164,3 +165,44 @@ def test_the_ready_outputs_follow_the_instance(run_program, stack):
     assert site.names == settings.server_names and site.address == FAKE_IP
     # Let's Encrypt serves plain HTTP until DNS points at the server.
     assert site.https is (settings.tls.enabled_at_boot == "https")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(("student", "status"), [("", 1), ("ana", 0)])
+def test_the_wait_as_pulumi_up_runs_it_fails_a_lone_server_and_reports_a_class_ones(student, status):
+    """`python -m flasklab.readiness` in a process of its own, as the local command runs it:
+    nothing answers at the address, so the verdict says so; a one-student stack's exit
+    status fails `pulumi up`, a class's does not (its outputs must be written)."""
+    import dataclasses
+    import subprocess
+    import sys
+
+    from flasklab.settings import PROJECT_DIR
+
+    settings = dataclasses.replace(load_stack("dev"), student=student)
+    spec = dataclasses.replace(
+        readiness.wait_spec(settings, "127.0.0.1", MOCK_STATUS_REPORT),
+        timeout_seconds=0,
+        http_port=_closed_port(),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "flasklab.readiness"],
+        input=spec.to_json(),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == status, done.stdout + done.stderr
+    verdict = readiness.verdict_in(done.stdout)
+    assert verdict is not None and not verdict.ready and verdict.first_boot_seconds == 61
+    assert verdict.summary.startswith("not served at 127.0.0.1: http://practica_flask/ did not answer")
+    assert "the security group opens" in done.stdout

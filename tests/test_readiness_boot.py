@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from flasklab import readiness
 from flasklab.plan import LOGIN_USER
 from flasklab.rehearsal.target import target_for
+from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
 from tests.conftest import boot_prerequisites_missing
 from tests.test_rehearsal import make_app_repo
@@ -61,10 +63,14 @@ def test_the_ready_command_waits_for_first_boot_and_then_the_app_answers(rehears
     assert result.returncode == 0, result.stdout + result.stderr
     assert "flasklab: ready: https://practica_flask/ is served" in result.stdout
     assert (readiness.first_boot_seconds(result.stdout) or 0) > 0
-    # Then the HTTP check from this machine, trusting the certificate the server printed.
-    site = readiness.site_at(settings, rehearsal.container.address, readiness.certificate_in(result.stdout))
-    assert site.https and site.verify and site.ca_pem
-    assert readiness.wait_until_serving(site, readiness.expectation(settings), timeout=30) == []
+    # Then the HTTP check from this machine as `pulumi up` runs it, trusting the certificate
+    # the server printed.
+    spec = readiness.wait_spec(settings, rehearsal.container.address, result.stdout)
+    assert spec.https and spec.verify and spec.ca_pem
+    wait = run_the_wait(spec)
+    assert wait.returncode == 0, wait.stdout + wait.stderr
+    verdict = readiness.verdict_in(wait.stdout)
+    assert verdict is not None and verdict.ready and (verdict.first_boot_seconds or 0) > 0
 
 
 def test_the_ready_command_fails_with_the_failing_step_of_a_broken_server(rehearsal_of, key_pair):
@@ -72,7 +78,24 @@ def test_the_ready_command_fails_with_the_failing_step_of_a_broken_server(rehear
     repo = make_app_repo("broken-for-ssh", "Flask>=3.1,<4\nflasklab-no-such-package==9.9\n")
     rehearsal = boot_with_key(rehearsal_of, load_stack("dev", {"appRepo": repo}), public_key)
     result = run_over_ssh(key, rehearsal.container.address, readiness.READY_COMMAND)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "flasklab: first boot FAILED" in result.stdout
-    assert "failing step: create the virtual environment /var/www/flask_app/.venv" in result.stdout
-    assert "flasklab-no-such-package" in result.stdout  # pip's own words
+    # The command reports (exit 0 with flasklab-status's status); the wait gives the verdict.
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{readiness.STATUS_EXIT_MARKER}1" in result.stdout
+    wait = run_the_wait(readiness.wait_spec(load_stack("dev"), rehearsal.container.address, result.stdout))
+    assert wait.returncode == 1, "a lone server that failed its first boot fails `pulumi up`"
+    assert "flasklab: first boot FAILED" in wait.stdout
+    assert "failing step: create the virtual environment /var/www/flask_app/.venv" in wait.stdout
+    assert "flasklab-no-such-package" in wait.stdout  # pip's own words
+
+
+def run_the_wait(spec: readiness.WaitSpec) -> subprocess.CompletedProcess[str]:
+    """`python -m flasklab.readiness`, as the local command of `pulumi up` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "flasklab.readiness"],
+        input=spec.to_json(),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=300,
+        check=False,
+    )
