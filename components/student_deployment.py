@@ -3,6 +3,7 @@ a class roster: secrets -> user-data -> server -> the wait until it serves."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,12 @@ def _user_data_for_ec2(settings: Settings, app_secrets: AppSecrets) -> tuple[str
         raise pulumi.RunError(f"{plan.resource_name(settings)}: {error}") from None
 
 
+def _warn_of_drift(settings: Settings, tags: Mapping[str, str]) -> None:
+    """`pulumi preview` and `pulumi up` say which servers run an older build (flasklab.build)."""
+    if note := plan.drift_note(tags, settings.stack, settings.student):
+        pulumi.log.warn(f"{settings.student or settings.stack}: {note}")
+
+
 def deploy_student(
     settings: Settings,
     instance_type: plan.InstanceTypeFacts,
@@ -86,6 +93,7 @@ def deploy_student(
             ssh_public_key=settings.ssh_public_key,
         ),
     )
+    server.tags.apply(lambda tags: _warn_of_drift(settings, tags or {}))
     # The stack's own key, or the one the teacher gave as secret config for their key pair.
     login_key = server.private_key or (
         pulumi.Output.secret(settings.ssh_private_key) if settings.ssh_private_key else None

@@ -3,6 +3,7 @@ teacher's key pair, one made from the teacher's public key, or the stack's own).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -105,6 +106,8 @@ class StudentServer(pulumi.ComponentResource):
         self.public_ip = instance.public_ip
         self.public_dns = instance.public_dns
         self.instance_id = instance.id
+        # The tags as the engine keeps them: the build tag is the one the server was made with.
+        self.tags: pulumi.Output[Mapping[str, str] | None] = instance.tags
         self.register_outputs(
             {
                 "public_ip": self.public_ip,

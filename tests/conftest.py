@@ -101,6 +101,8 @@ class ProgramRun:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     status_report: str = MOCK_STATUS_REPORT
     public_ip: str = FAKE_IP
+    # The build tag the state keeps for an instance made by an earlier `pulumi up` ('': new).
+    kept_build: str = ""
     # The reports of commands whose exit status would have failed `pulumi up`.
     failed_commands: list[str] = field(default_factory=list)
 
@@ -147,6 +149,8 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
             if args.typ == "aws:ec2/instance:Instance":
                 ip = run.public_ip
                 state.update(publicIp=ip, publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com")
+                if run.kept_build:  # an existing server: the engine keeps its build tag
+                    state["tags"] = {**state["tags"], "flasklab-build": run.kept_build}
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":
@@ -234,6 +238,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
 
         result = ProgramRun()
         result.status_report, result.public_ip = run.status_report, run.public_ip
+        result.kept_build = run.kept_build
         run.runs.append(result)
         config = stack_file_config(stack) if stack in EXAMPLE_STACKS else {}
         for key, value in overrides.items():
@@ -297,6 +302,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     run.instance_state = ""  # what EC2 says of a new instance when the wait asks
     run.status_report = MOCK_STATUS_REPORT  # what READY_COMMAND prints on a new server
     run.public_ip = FAKE_IP  # what EC2 says the instances' public address is
+    run.kept_build = ""  # what an existing instance was built from (ProgramRun.kept_build)
     return run
 
 

@@ -171,3 +171,13 @@ def test_the_commands_kept_from_creation_cover_every_input_but_their_trigger(run
                 "logging",
                 "addPreviousOutputInEnv",
             }, name
+
+
+def test_the_preview_and_up_say_which_servers_run_an_older_build(run_program):
+    assert not any("built from an older config" in warning for warning in run_program(STACK).warnings)
+    run_program.kept_build = "0123456789ab"  # what the servers were made with, kept by the engine
+    warnings = run_program(STACK, workers="5").warnings
+    rebuild = f"python -m flasklab class rebuild --stack {STACK}"
+    assert sorted(w for w in warnings if "built from an older config" in w) == [
+        f"{student}: built from an older config: `{rebuild} {student}` applies it" for student in STUDENTS
+    ]
