@@ -12,6 +12,7 @@ student's failure leaves every student's result in the outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -247,9 +248,12 @@ def verdict_in(output: str) -> Verdict | None:
 def run_wait(spec: WaitSpec) -> tuple[str, Verdict]:
     """The report to print and the verdict: first boot as the server reported it over SSH,
     then the pages at the public address by every name."""
-    if (state := instance_state(spec.instance_id, spec.region)) and state != "running":
+    state, address = instance_state(spec.instance_id, spec.region)
+    if state and state != "running":
         summary = f"{state}: not checked (EC2 says the instance is {state})"
         return f"flasklab: {spec.who}: {summary}", Verdict(False, summary, stopped=True)
+    if address and address != spec.address:  # started again since the state was written
+        spec = dataclasses.replace(spec, address=address)
     seconds = None
     if spec.status_output is not None:
         report = parse_check_output(spec.status_output)
@@ -269,11 +273,13 @@ def run_wait(spec: WaitSpec) -> tuple[str, Verdict]:
     return f"flasklab: {spec.who} serves at {spec.address}", Verdict(True, f"ready{took}", seconds)
 
 
-def instance_state(instance_id: str, region: str) -> str:
-    """What EC2 says of the instance ('' when it cannot be asked: no id, no credentials, no
-    network). A wait that finds its instance stopped says so instead of waiting."""
+def instance_state(instance_id: str, region: str) -> tuple[str, str]:
+    """What EC2 says of the instance: its state and public address ('' when it cannot be
+    asked: no id, no credentials, no network). A wait that finds its instance stopped says
+    so instead of waiting, and one started again since the state was written asks its new
+    address."""
     if not instance_id or not region:
-        return ""
+        return "", ""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -283,9 +289,10 @@ def instance_state(instance_id: str, region: str) -> str:
         client = boto3.session.Session(region_name=region).client("ec2", config=config)
         reservations = client.describe_instances(InstanceIds=[instance_id]).get("Reservations", [])
     except (BotoCoreError, ClientError):
-        return ""
-    states = [i.get("State", {}).get("Name", "") for r in reservations for i in r.get("Instances", [])]
-    return states[0] if states else ""
+        return "", ""
+    for instance in (i for r in reservations for i in r.get("Instances", [])):
+        return instance.get("State", {}).get("Name", ""), instance.get("PublicIpAddress", "")
+    return "", ""
 
 
 def main() -> int:

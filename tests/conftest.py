@@ -299,7 +299,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     run.http_problems = []  # what the public address's HTTP check finds (none: it serves)
     run.http_check_seconds = 0.0  # how long each HTTP check takes
     run.not_offered = set()  # instance types the stack's region does not offer
-    run.instance_state = ""  # what EC2 says of a new instance when the wait asks
+    run.instance_state = ("", "")  # what EC2 says of a new instance (state, address) when asked
     run.status_report = MOCK_STATUS_REPORT  # what READY_COMMAND prints on a new server
     run.public_ip = FAKE_IP  # what EC2 says the instances' public address is
     run.kept_build = ""  # what an existing instance was built from (ProgramRun.kept_build)

@@ -100,10 +100,17 @@ def test_a_first_boot_that_failed_fails_pulumi_up_with_the_servers_report(run_pr
 
 
 def test_a_server_ec2_says_is_stopped_is_not_waited_for_and_does_not_fail(run_program):
-    run_program.instance_state = "stopped"
+    run_program.instance_state = ("stopped", "")
     run = run_program("dev")
     assert run.failed_commands == [] and run.http_checks == []
     assert run.outputs["readiness"] == "stopped: not checked (EC2 says the instance is stopped)"
+
+
+def test_a_server_started_again_since_the_state_was_written_is_waited_for_at_its_new_address(run_program):
+    run_program.instance_state = ("running", "203.0.113.9")
+    run = run_program("dev")
+    [(site, _, _)] = run.http_checks
+    assert site.address == "203.0.113.9"
 
 
 def test_the_wait_runs_with_the_instance_only_and_survives_a_new_address(run_program):
@@ -206,3 +213,18 @@ def test_the_wait_as_pulumi_up_runs_it_fails_a_lone_server_and_reports_a_class_o
     assert verdict is not None and not verdict.ready and verdict.first_boot_seconds == 61
     assert verdict.summary.startswith("not served at 127.0.0.1: http://practica_flask/ did not answer")
     assert "the security group opens" in done.stdout
+
+
+def test_the_wait_asks_ec2_whether_its_instance_runs_and_where(ec2):
+    """The real question, against an emulated account (moto)."""
+    from tests.conftest import FAKE_AMI, REGION
+
+    [instance] = ec2.run_instances(ImageId=FAKE_AMI, MinCount=1, MaxCount=1)["Instances"]
+    state, address = readiness.instance_state(instance["InstanceId"], REGION)
+    assert state == "running" and address == ec2.describe_instances()["Reservations"][0]["Instances"][0].get(
+        "PublicIpAddress", ""
+    )
+    ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+    assert readiness.instance_state(instance["InstanceId"], REGION)[0] in ("stopping", "stopped")
+    assert readiness.instance_state("i-0123456789abcdef0", REGION) == ("", "")
+    assert readiness.instance_state(instance["InstanceId"], "") == ("", "")
