@@ -10,6 +10,7 @@ import pulumi
 
 from components.debian_image import DebianImages
 from components.instance_type import instance_type_facts
+from components.snapshot_hook import snapshot_before_delete
 from components.stop_schedule import StopSchedule, StopScheduleArgs
 from components.student_deployment import StudentDeployment, deploy_student
 from flasklab import compose, plan
@@ -47,8 +48,11 @@ if problems := [
     raise pulumi.RunError(str(ConfigError(problems, stack)))
 
 images = DebianImages(instance_types)
+keep_disk = snapshot_before_delete()
 deployments = [
-    deploy_student(settings, instance_types[settings.instance_type], images.of(settings), screen, rebuilds)
+    deploy_student(
+        settings, instance_types[settings.instance_type], images.of(settings), screen, rebuilds, keep_disk
+    )
     for settings, screen in zip(servers, screens, strict=True)
 ]
 if any(d.settings.wait_for_ready and d.login_key is None for d in deployments):

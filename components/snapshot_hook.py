@@ -13,10 +13,13 @@ import pulumi
 from flasklab.classroom.account import AccountError, aws_errors, ec2_client
 from flasklab.snapshots import snapshot_root_volume
 
+HOOK_NAME = "flasklab-snapshot-before-delete"
 
-def snapshot_before_delete(server_name: str) -> pulumi.ResourceHook:
-    """A hook for one server's instance (hooks are named, and registered with each program run)."""
-    return pulumi.ResourceHook(f"{server_name}-snapshot-before-delete", _snapshot)
+
+def snapshot_before_delete() -> pulumi.ResourceHook:
+    """The hook, made once per program run (a hook is registered with the run's engine) and
+    bound to every instance."""
+    return pulumi.ResourceHook(HOOK_NAME, _snapshot)
 
 
 def _snapshot(args: pulumi.ResourceHookArgs) -> None:

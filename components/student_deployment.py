@@ -62,8 +62,10 @@ def deploy_student(
     ami: pulumi.Input[str],
     screen: UserDataScreen,
     rebuilds: frozenset[str],
+    before_delete: pulumi.ResourceHook,
 ) -> StudentDeployment:
-    """rebuilds: the students `class rebuild` asked to make anew in this `pulumi up`."""
+    """rebuilds: the students `class rebuild` asked to make anew in this `pulumi up`;
+    before_delete: what keeps an instance's disk before it goes (components/snapshot_hook.py)."""
     name = plan.resource_name(settings)
     image_label = plan.image_label(settings, instance_type.architecture)
     rebuilt = is_rebuilt(settings, rebuilds)
@@ -89,6 +91,7 @@ def deploy_student(
             image_label=image_label,
             build_digest=build_digest(screen.digest, image_label, settings),
             rebuilt=rebuilt,
+            before_delete=[before_delete],
             key_name=settings.key_name,
             ssh_public_key=settings.ssh_public_key,
         ),

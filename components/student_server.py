@@ -10,7 +10,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from components.snapshot_hook import snapshot_before_delete
 from flasklab.plan import TAG_BUILD, TAG_CONFIG, IngressRule
 
 # What the provider would replace the instance for, were it to see a change, and which a
@@ -40,6 +39,8 @@ class StudentServerArgs:
     build_digest: str = ""
     # This `pulumi up` makes the server anew from the stack's settings (`class rebuild`).
     rebuilt: bool = False
+    # Run before the instance is deleted (components/snapshot_hook.py keeps its disk).
+    before_delete: list[pulumi.ResourceHook] = field(default_factory=list)
     # SSH: an existing key pair's name, or a public key to create one from; neither: the
     # stack makes its own key.
     key_name: str = ""
@@ -100,7 +101,7 @@ class StudentServer(pulumi.ComponentResource):
                 ignore_changes=[] if args.rebuilt else list(KEPT_FROM_CREATION),
                 # Before EC2 deletes the instance and its disk (a rebuild, a student taken
                 # off the roster, `pulumi destroy --run-program`), the disk is snapshotted.
-                hooks=pulumi.ResourceHookBinding(before_delete=[snapshot_before_delete(name)]),
+                hooks=pulumi.ResourceHookBinding(before_delete=list(args.before_delete)),
             ),
         )
         self.public_ip = instance.public_ip

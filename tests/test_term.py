@@ -157,7 +157,7 @@ def test_every_instance_snapshots_its_disk_before_it_is_deleted(run_program):
     run = run_program(STACK)
     for (type_, name), options in run.options.items():
         if type_ == INSTANCE:
-            assert options["beforeDelete"] == [name.removesuffix("-instance") + "-snapshot-before-delete"]
+            assert options["beforeDelete"] == ["flasklab-snapshot-before-delete"], name
         else:
             assert options["beforeDelete"] == []
 
