@@ -13,6 +13,9 @@ import pulumi
 from flasklab.classroom.account import AccountError, aws_errors, ec2_client
 from flasklab.snapshots import snapshot_root_volume
 
+# The state names an instance's delete hooks, and the program run that deletes it must
+# register a hook of that name (a student taken off the roster is no longer declared):
+# this name never changes.
 HOOK_NAME = "flasklab-snapshot-before-delete"
 
 
