@@ -7,6 +7,7 @@ import gc
 import hashlib
 import json
 import runpy
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -304,6 +305,22 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     run.public_ip = FAKE_IP  # what EC2 says the instances' public address is
     run.kept_build = ""  # what an existing instance was built from (ProgramRun.kept_build)
     return run
+
+
+def run_the_wait(spec) -> subprocess.CompletedProcess[str]:
+    """`python -m flasklab.readiness` in a process of its own, as `pulumi up`'s local command
+    runs it, with the wait's spec (flasklab.readiness.WaitSpec) on its standard input."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "flasklab.readiness"],
+        input=spec.to_json(),
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR,
+        timeout=300,
+        check=False,
+    )
 
 
 def boot_prerequisites_missing() -> str:

@@ -15,6 +15,7 @@ from tests.conftest import (
     MOCK_STATUS_REPORT,
     REMOTE_COMMAND,
     TLS_PRIVATE_KEY,
+    run_the_wait,
 )
 from tests.test_program import INSTANCE, KEY_PAIR, SECRET_SIGNATURE, assert_only_ever_secret
 
@@ -188,10 +189,6 @@ def test_the_wait_as_pulumi_up_runs_it_fails_a_lone_server_and_reports_a_class_o
     nothing answers at the address, so the verdict says so; a one-student stack's exit
     status fails `pulumi up`, a class's does not (its outputs must be written)."""
     import dataclasses
-    import subprocess
-    import sys
-
-    from flasklab.settings import PROJECT_DIR
 
     settings = dataclasses.replace(load_stack("dev"), student=student)
     spec = dataclasses.replace(
@@ -199,15 +196,7 @@ def test_the_wait_as_pulumi_up_runs_it_fails_a_lone_server_and_reports_a_class_o
         timeout_seconds=0,
         http_port=_closed_port(),
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "flasklab.readiness"],
-        input=spec.to_json(),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_DIR,
-        timeout=60,
-        check=False,
-    )
+    done = run_the_wait(spec)
     assert done.returncode == status, done.stdout + done.stderr
     verdict = readiness.verdict_in(done.stdout)
     assert verdict is not None and not verdict.ready and verdict.first_boot_seconds == 61

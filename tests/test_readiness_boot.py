@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +15,8 @@ import pytest
 from flasklab import readiness
 from flasklab.plan import LOGIN_USER
 from flasklab.rehearsal.target import target_for
-from flasklab.settings import PROJECT_DIR
 from flasklab.stacks import load_stack
-from tests.conftest import boot_prerequisites_missing
+from tests.conftest import boot_prerequisites_missing, run_the_wait
 from tests.test_rehearsal import make_app_repo
 
 pytestmark = [
@@ -86,16 +84,3 @@ def test_the_ready_command_fails_with_the_failing_step_of_a_broken_server(rehear
     assert "flasklab: first boot FAILED" in wait.stdout
     assert "failing step: create the virtual environment /var/www/flask_app/.venv" in wait.stdout
     assert "flasklab-no-such-package" in wait.stdout  # pip's own words
-
-
-def run_the_wait(spec: readiness.WaitSpec) -> subprocess.CompletedProcess[str]:
-    """`python -m flasklab.readiness`, as the local command of `pulumi up` runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "flasklab.readiness"],
-        input=spec.to_json(),
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_DIR,
-        timeout=300,
-        check=False,
-    )
