@@ -127,6 +127,10 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":
                 state.setdefault("arn", f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{args.name}")
+            if args.typ == "aws:sqs/queue:Queue":
+                queue = state.get("name", args.name)
+                state.setdefault("arn", f"arn:aws:sqs:eu-west-1:{MOCK_ACCOUNT_ID}:{queue}")
+                state.setdefault("url", f"https://sqs.eu-west-1.amazonaws.com/{MOCK_ACCOUNT_ID}/{queue}")
             if args.typ == RANDOM_PASSWORD:
                 state["result"] = mock_random_password(args.name)
             if args.typ == TLS_PRIVATE_KEY:
@@ -338,3 +342,21 @@ def saved_outputs(run_program, tmp_path):
         return path
 
     return save
+
+
+@pytest.fixture
+def aws_account(monkeypatch, tmp_path):
+    """An emulated AWS account (moto) with fake credentials; no AWS config of this machine is read."""
+    from moto import mock_aws
+
+    for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(variable, "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # any AMI id is taken; faster
+    monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
+    with mock_aws():
+        yield

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 from moto.core.botocore_stubber import MockRawResponse
 
 from flasklab import plan
@@ -32,19 +31,9 @@ class Launched:
 
 
 @pytest.fixture
-def ec2(monkeypatch, tmp_path) -> Iterator[object]:
-    """An emulated account with fake credentials; no AWS config of this machine is read."""
-    for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(variable, "testing")
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # any AMI id is taken; faster
-    monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
-    with mock_aws():
-        yield boto3.client("ec2", region_name=REGION)
+def ec2(aws_account) -> Iterator[object]:
+    """The emulated account's EC2 (conftest's aws_account)."""
+    return boto3.client("ec2", region_name=REGION)
 
 
 def launch(ec2, tags: dict[str, str]) -> Launched:
