@@ -208,9 +208,13 @@ def client_error_message(error: ClientError) -> str:
 # Why EC2 stopped an instance (its StateReason code), in a teacher's words.
 STOP_REASONS = {
     # The server powered itself off: flasklab's idle stop (autoStopIdleMinutes), or a shutdown on it.
-    "Client.InstanceInitiatedShutdown": "it stopped itself (idle stop, autoStopIdleMinutes, or a shutdown on it)",
+    "Client.InstanceInitiatedShutdown": (
+        "it stopped itself (idle stop, autoStopIdleMinutes, or a shutdown on it)"
+    ),
     # A StopInstances call: the teacher (console, `class stop`) or the stop schedule.
-    "Client.UserInitiatedShutdown": "stopped by a StopInstances call (the teacher, `class stop` or the stop schedule)",
+    "Client.UserInitiatedShutdown": (
+        "stopped by a StopInstances call (the teacher, `class stop` or the stop schedule)"
+    ),
     "Server.ScheduledStop": "stopped by AWS for scheduled maintenance",
     "Server.InsufficientInstanceCapacity": "AWS had no capacity to start it",
     "Client.InternalError": "AWS could not start it (internal error; try `class start` again)",

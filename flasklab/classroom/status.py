@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def status_table(servers: list[Server], now: datetime, failures: ScheduleFailures | None = None) -> Table:
-    table = Table("student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop")
+    table = Table(
+        "student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop"
+    )
     for server in servers:
         failed_stop = failures.last_of(server) if failures else ""
         table.add_row(
