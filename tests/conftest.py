@@ -360,3 +360,17 @@ def aws_account(monkeypatch, tmp_path):
     monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
     with mock_aws():
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_aws_of_this_machine(monkeypatch):
+    """No test reads this machine's AWS config or credentials, nor asks the instance metadata
+    service for them (the class commands ask EC2 first, and go on without it when they cannot)."""
+    for variable in (
+        "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    ):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
