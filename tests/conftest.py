@@ -374,3 +374,15 @@ def no_aws_of_this_machine(monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+# The emulated account's region: the example stacks' aws:region.
+MOTO_REGION = "eu-west-1"
+
+
+@pytest.fixture
+def ec2(aws_account):
+    """The emulated account's EC2 client."""
+    import boto3
+
+    return boto3.client("ec2", region_name=MOTO_REGION)

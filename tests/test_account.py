@@ -4,9 +4,7 @@ servers of stacks that exist, and strays of stacks and students that do not."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
@@ -28,12 +26,6 @@ class Launched:
     instance_id: str
     group_id: str
     key_pair_id: str
-
-
-@pytest.fixture
-def ec2(aws_account) -> Iterator[object]:
-    """The emulated account's EC2 (conftest's aws_account)."""
-    return boto3.client("ec2", region_name=REGION)
 
 
 def launch(ec2, tags: dict[str, str]) -> Launched:

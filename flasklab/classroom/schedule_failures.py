@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 # Receives until SQS has no more unseen messages, at most this many times (10 each).
 MAX_RECEIVES = 30
-# A message received here stays hidden this long, so one look sees each message once.
-PEEK_SECONDS = 20
+# A message received here is hidden while the look lasts (then shown again), so each
+# receive brings others.
+PEEK_SECONDS = 30
 _NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 
@@ -92,7 +93,7 @@ def _messages(sqs: Any, stack: str) -> Iterator[dict[str, Any]]:
         if error.response.get("Error", {}).get("Code") in _NO_QUEUE:
             return
         raise
-    seen: set[str] = set()
+    seen: dict[str, dict[str, Any]] = {}
     for _ in range(MAX_RECEIVES):
         batch = sqs.receive_message(
             QueueUrl=url,
@@ -104,10 +105,21 @@ def _messages(sqs: Any, stack: str) -> Iterator[dict[str, Any]]:
         ).get("Messages", [])
         fresh = [message for message in batch if message["MessageId"] not in seen]
         if not fresh:
-            return
-        for message in fresh:
-            seen.add(message["MessageId"])
-            yield message
+            break
+        seen.update((message["MessageId"], message) for message in fresh)
+    _show_again(sqs, url, list(seen.values()))
+    yield from seen.values()
+
+
+def _show_again(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    """Hidden while read (so each receive brings others), visible again at once after: the
+    next `class status` sees them too."""
+    for start in range(0, len(messages), 10):
+        entries = [
+            {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+            for n, message in enumerate(messages[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
 def failed_stop(message: dict[str, Any]) -> FailedStop:
