@@ -146,7 +146,7 @@ def test_the_sheet_gives_running_servers_their_address_now_and_says_which_are_st
     ips = public_ips(ec2)
     hosts = (folder / "hosts").read_text()
     assert f"{ips[class_demo['ben']]} ben.practica_flask" in hosts
-    assert "# ana: stopped, no address until it is started" in hosts
+    assert "# ana: stopped since 20" in hosts
     assert not any(address in hosts for address in OLD_ADDRESSES.values())
     rows = csv_rows(folder / "students.csv")
     assert rows["ana"]["status"].startswith("stopped since 20")
@@ -154,6 +154,22 @@ def test_the_sheet_gives_running_servers_their_address_now_and_says_which_are_st
     assert rows["ben"]["sshCommand"] == f"ssh admin@{ips[class_demo['ben']]}"
     assert "built from an older config" in rows["ben"]["status"]
     assert "built from an older config" not in rows["carla"]["status"]
+
+
+def test_the_sheet_says_which_servers_ec2_no_longer_has(ec2, class_demo, outputs_file, tmp_path):
+    ec2.terminate_instances(InstanceIds=[class_demo["carla"]])
+    folder = tmp_path / "sheet"
+    assert (
+        main(
+            ["class", "sheet", "--stack", "class-demo", "--outputs", str(outputs_file), "--out", str(folder)]
+        )
+        == 0
+    )
+    status = csv_rows(folder / "students.csv")["carla"]["status"]
+    assert status == "EC2 has no instance of carla (terminated or swept?): `pulumi up` makes it anew"
+    hosts = (folder / "hosts").read_text()
+    assert "# carla: EC2 has no instance of carla (terminated or swept?), no address now" in hosts
+    assert OLD_ADDRESSES["carla"] not in hosts
 
 
 def test_status_says_why_a_server_stopped_its_drift_and_its_last_failed_scheduled_stop(

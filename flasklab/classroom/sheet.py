@@ -126,12 +126,16 @@ def card_of(
     when: str = "",
     ec2: Server | None = None,
     start_command: str = "",
+    gone: bool = False,
 ) -> Card:
     key_file = key_file_of(access)
     if ec2 is not None and ec2.running:
         access = at_address(access, ec2.public_ip)
     ssh = ssh_command_with_key(access.ssh_command, key_file)
     drift = f"; {ec2.drift}" if ec2 is not None and ec2.drift else ""
+    if gone:
+        why = f"EC2 has no instance of {access.student} (terminated or swept?): `pulumi up` makes it anew"
+        return Card(access, ssh, key_file, why, False, stopped=True)
     if ec2 is not None and not ec2.running:
         status = f"{ec2.not_running_note}; {start_command}" if start_command else ec2.not_running_note
         return Card(access, ssh, key_file, status + drift, False, stopped=True)
@@ -164,7 +168,7 @@ def hosts_text(stack: str, cards: list[Card]) -> str:
     for card in cards:
         line = card.access.hosts_line
         if card.stopped:
-            lines.append(f"# {card.access.student}: stopped, no address until it is started")
+            lines.append(f"# {card.access.student}: {card.status.split(':')[0]}, no address now")
         else:
             lines.append(line if card.access.public_ip else f"# {card.access.student}: no address yet")
     return "\n".join(lines) + "\n"
@@ -237,6 +241,7 @@ def write_sheet(
             when,
             live.of(access.student),
             live.start_command(access.student),
+            gone=live.asked and live.of(access.student) is None,
         )
         for access in students
     ]
