@@ -229,8 +229,18 @@ def test_a_stack_names_its_class_course_and_region(ec2, class_demo, capsys):
     assert other_stack in capsys.readouterr().out
 
 
-def test_a_region_that_does_not_exist_is_refused_at_once(capsys):
-    assert main(["class", "status", "--course", COURSE, "--region", "us-east1"]) == 2
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status", "--course", COURSE],
+        ["stop", "--stack", "class-demo"],
+        ["sweep", "--course", COURSE],
+        ["check", "--stack", "class-demo"],
+        ["sheet", "--stack", "class-demo"],
+    ],
+)
+def test_a_region_that_does_not_exist_is_refused_at_once(command, capsys):
+    assert main(["class", *command, "--region", "us-east1"]) == 2
     err = capsys.readouterr().err
     assert "there is no AWS region 'us-east1'. Did you mean us-east-1?" in err
 

@@ -29,8 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from flasklab.classroom.account import AccountError, add_class_arguments, check_region
 from flasklab.classroom.account import Server as Ec2Server
-from flasklab.classroom.account import add_class_arguments
 from flasklab.classroom.check_server import (
     CHECKS,
     DEFAULT_JOBS,
@@ -277,6 +277,10 @@ def usage_problems(args: argparse.Namespace) -> list[str]:
         problems.append(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     if args.ssh_key is not None and not args.ssh_key.is_file():
         problems.append(f"--ssh-key {args.ssh_key}: there is no such file")
+    try:
+        check_region(args.region)
+    except AccountError as error:
+        problems.append(f"--region: {error}")
     return problems
 
 

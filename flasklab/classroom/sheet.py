@@ -27,7 +27,7 @@ import jinja2
 
 from flasklab import plan
 from flasklab.classroom import check, outputs
-from flasklab.classroom.account import Server, add_class_arguments
+from flasklab.classroom.account import AccountError, Server, add_class_arguments, check_region
 from flasklab.classroom.live import LiveServers, live_servers
 from flasklab.classroom.outputs import (
     SHEETS_DIR,
@@ -254,6 +254,11 @@ def write_sheet(
 
 def run(args: argparse.Namespace) -> int:
     folder = args.out or SHEETS_DIR / args.stack
+    try:
+        check_region(args.region)
+    except AccountError as error:
+        print(f"flasklab class sheet: --region: {error}", file=sys.stderr)
+        return 2
     try:
         students = read_outputs(args.stack, args.outputs)
         live = live_servers(args.stack, args.region)
