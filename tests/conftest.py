@@ -9,6 +9,7 @@ import json
 import runpy
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,24 +345,6 @@ def saved_outputs(run_program, tmp_path):
     return save
 
 
-@pytest.fixture
-def aws_account(monkeypatch, tmp_path):
-    """An emulated AWS account (moto) with fake credentials; no AWS config of this machine is read."""
-    from moto import mock_aws
-
-    for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(variable, "testing")
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # any AMI id is taken; faster
-    monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
-    with mock_aws():
-        yield
-
-
 @pytest.fixture(autouse=True)
 def no_aws_of_this_machine(monkeypatch):
     """No test reads this machine's AWS config or credentials, nor asks the instance metadata
@@ -377,12 +360,23 @@ def no_aws_of_this_machine(monkeypatch):
 
 
 # The emulated account's region: the example stacks' aws:region.
-MOTO_REGION = "eu-west-1"
+REGION = "eu-west-1"
 
 
 @pytest.fixture
-def ec2(aws_account):
-    """The emulated account's EC2 client."""
+def ec2(monkeypatch, tmp_path) -> Iterator[Any]:
+    """An emulated account with fake credentials; no AWS config of this machine is read."""
+    for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(variable, "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # any AMI id is taken; faster
+    monkeypatch.setenv("COLUMNS", "200")  # rich's tables, unwrapped
     import boto3
+    from moto import mock_aws
 
-    return boto3.client("ec2", region_name=MOTO_REGION)
+    with mock_aws():
+        yield boto3.client("ec2", region_name=REGION)

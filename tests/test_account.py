@@ -14,9 +14,8 @@ from flasklab.__main__ import main
 from flasklab.classroom import account, status, sweep
 from flasklab.settings import Settings
 from flasklab.stacks import load_stack_servers
-from tests.conftest import FAKE_AMI
+from tests.conftest import FAKE_AMI, REGION
 
-REGION = "eu-west-1"
 # The example stacks: class-demo (ana, ben, carla) in COURSE, ana-bookworm in another.
 COURSE = load_stack_servers("class-demo")[0].course
 

@@ -169,8 +169,8 @@ def test_the_program_refuses_a_bad_stop_schedule_before_creating_anything(run_pr
 
 
 @pytest.fixture
-def ec2_scheduler(aws_account):
-    return boto3.client("ec2", region_name="eu-west-1"), boto3.client("scheduler", region_name="eu-west-1")
+def ec2_scheduler(ec2):
+    return ec2, boto3.client("scheduler", region_name="eu-west-1")
 
 
 def test_no_stop_schedule_by_default(run_program):
