@@ -12,6 +12,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
 
 from flasklab import plan
 from flasklab.__main__ import main
@@ -273,3 +275,25 @@ def test_a_course_named_with_wildcards_reaches_only_its_own_servers(ec2, capsys)
     assert main(["class", "sweep", "--course", "daw*", "--region", REGION, "--yes"]) == 0
     after = states(ec2)
     assert {after[i] for i in star_ids} == {"terminated"} and {after[i] for i in other_ids} == {"running"}
+
+
+def test_status_says_when_the_failed_stops_cannot_be_read(ec2, class_demo, monkeypatch, capsys):
+    from flasklab.classroom import schedule_failures
+
+    real_client_like = schedule_failures.client_like
+
+    def refusing_sqs(client, service):
+        sqs = real_client_like(client, service)
+
+        def refuse(**_):
+            http = AWSResponse("https://sqs", 400, {}, MockRawResponse(b""))
+            return http, {"Error": {"Code": "AccessDenied", "Message": "not allowed"}, "ResponseMetadata": {}}
+
+        sqs.meta.events.register_first("before-call.sqs.GetQueueUrl", refuse)
+        return sqs
+
+    monkeypatch.setattr(schedule_failures, "client_like", refusing_sqs)
+    assert main(["class", "status", "--stack", "class-demo"]) == 0
+    out = capsys.readouterr().out
+    assert "the stop schedule's failed stops could not be read: your AWS user may not do GetQueueUrl" in out
+    assert "Traceback" not in out
