@@ -143,7 +143,8 @@ def export_class(deployments: list[StudentDeployment]) -> None:
 
 
 def schedule_stops(deployments: list[StudentDeployment]) -> None:
-    """One schedule stops every server of the stack (stopSchedule is the class's, not a student's)."""
+    """A schedule per server, in one group for the stack (stopSchedule is the class's, not a
+    student's): one server that cannot be stopped does not keep the others running."""
     schedule = deployments[0].settings.stop_schedule
     if schedule is None:
         return
@@ -152,7 +153,7 @@ def schedule_stops(deployments: list[StudentDeployment]) -> None:
         f"{plan.resource_name(stack_settings)}-stop",
         StopScheduleArgs(
             schedule=schedule,
-            instance_ids=[d.server.instance_id for d in deployments],
+            instance_ids={d.settings.student: d.server.instance_id for d in deployments},
             tags=plan.tags(stack_settings),
         ),
     )

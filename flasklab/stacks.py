@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from flasklab.roster import load_servers
-from flasklab.settings import NAMESPACE, PROJECT_DIR, ConfigError, Settings
+from flasklab.settings import NAMESPACE, PROJECT_DIR, ConfigError, Settings, setting_value
 
 STACKS_DIR = PROJECT_DIR / "stacks"
 DEFAULT_STACK = "dev"
@@ -19,8 +19,8 @@ def stack_names() -> list[str]:
     return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    """The flasklab keys of a stack file, without the 'flasklab:' prefix."""
+def stack_file(stack: str) -> Path:
+    """The stack's file, or a ConfigError naming the stacks there are."""
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = ", ".join(stack_names()) or "none"
@@ -31,6 +31,26 @@ def stack_config(stack: str) -> dict[str, Any]:
             ],
             stack,
         )
+    return path
+
+
+# The AWS provider's region setting in a stack file.
+REGION_KEY = "aws:region"
+
+
+def stack_course_and_region(stack: str) -> tuple[str, str]:
+    """The stack's course (its default when unset) and region ('' when unset), as the class
+    commands name a class by its stack. Read without the other settings' checks: a stack
+    with secrets, or one setting wrong, still names its servers."""
+    config = _config_block(stack_file(stack), stack)
+    course = config.get(f"{NAMESPACE}:course", config.get("course"))
+    region = config.get(REGION_KEY)
+    return str(setting_value({"course": course}, "course")), str(region or "").strip()
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The flasklab keys of a stack file, without the 'flasklab:' prefix."""
+    path = stack_file(stack)
     config = _config_block(path, stack)
     raw: dict[str, Any] = {}
     for key, value in config.items():
@@ -50,12 +70,6 @@ def stack_config(stack: str) -> dict[str, Any]:
             )
         raw[name] = value
     return raw
-
-
-def stack_region(stack: str) -> str:
-    """The stack's aws:region ('' when the stack file sets none)."""
-    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
-    return str(_config_block(path, stack).get("aws:region", "")) if path.is_file() else ""
 
 
 def _config_block(path: Path, stack: str) -> dict[Any, Any]:

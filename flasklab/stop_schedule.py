@@ -12,7 +12,9 @@ of the week by name), so both select the same minutes.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +39,67 @@ _ALL_DAYS, _ALL_MONTHS, _ALL_WEEKDAYS = set(range(1, 32)), set(range(1, 13)), se
 _ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role(/[\w+=,.@-]+)+")
 # Names zoneinfo lists that are no place's time.
 _NOT_PLACES = {"Factory", "localtime", "posixrules"}
+
+
+# Names of what a stack's stop schedule makes (components/stop_schedule.py), derived from the
+# stack's name so `class status` and `class sweep` find them. Given explicitly, not by Pulumi's
+# autonaming (which adds 8 characters: `name-1a2b3c4`, and fails past the limit): a name too
+# long or with characters the service refuses is cut, made valid and ended with a hash of the
+# stack's name, so two long stack names never share one.
+# EventBridge Scheduler's group and schedule names: 1-64 of [0-9A-Za-z-_.].
+_SCHEDULER_NAME = (64, re.compile(r"[^0-9A-Za-z_.-]"))
+# IAM role names: 1-64 of [A-Za-z0-9+=,.@_-].
+_ROLE_NAME = (64, re.compile(r"[^A-Za-z0-9+=,.@_-]"))
+# SQS queue names: 1-80 of [A-Za-z0-9_-] (a dot only in a FIFO queue's .fifo).
+_QUEUE_NAME = (80, re.compile(r"[^A-Za-z0-9_-]"))
+_HASH_LENGTH = 8
+# IAM's tag values: Unicode letters, digits, white space and _ . : / = + - @, at most 256.
+TAG_VALUE_SYMBOLS = "_.:/=+-@"
+TAG_VALUE_MAX_LENGTH = 256
+
+
+def _bounded_name(text: str, rule: tuple[int, re.Pattern[str]]) -> str:
+    limit, refused = rule
+    clean = refused.sub("-", text)
+    if clean == text and len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:_HASH_LENGTH]
+    return f"{clean[: limit - _HASH_LENGTH - 1]}-{digest}"
+
+
+def schedule_group_name(stack: str) -> str:
+    """The stack's EventBridge Scheduler group: every student's schedule of the stack is in it."""
+    return _bounded_name(f"flasklab-{stack}", _SCHEDULER_NAME)
+
+
+def schedule_name(student: str) -> str:
+    """A server's schedule in its stack's group (a one-student stack's is `stop`)."""
+    return _bounded_name(f"stop-{student}" if student else "stop", _SCHEDULER_NAME)
+
+
+def role_name(stack: str) -> str:
+    """The role flasklab makes for the stack's schedules (without stopScheduleRoleArn)."""
+    return _bounded_name(f"flasklab-{stack}-stop", _ROLE_NAME)
+
+
+def dead_letter_queue_name(stack: str) -> str:
+    """The SQS queue that receives each scheduled stop that failed, for `class status`."""
+    return _bounded_name(f"flasklab-{stack}-failed-stops", _QUEUE_NAME)
+
+
+def tag_value(text: str) -> str:
+    """A tag value IAM, EventBridge Scheduler and SQS accept: the characters IAM refuses
+    (such as the parentheses and comma of "DAW (2º), grupo A") left out, at most 256."""
+    kept = "".join(
+        character
+        for character in text
+        if unicodedata.category(character)[0] in "LNZ" or character in TAG_VALUE_SYMBOLS
+    )
+    return " ".join(kept.split())[:TAG_VALUE_MAX_LENGTH]
+
+
+def tag_values(tags: Mapping[str, str]) -> dict[str, str]:
+    return {key: tag_value(value) for key, value in tags.items()}
 
 
 @dataclass(frozen=True)
@@ -98,10 +161,9 @@ def stop_schedule_of(values: Mapping[str, Any]) -> StopScheduleSettings | None:
 def eventbridge_expression(cron: str) -> str:
     """`cron(minutes hours day-of-month month day-of-week year)` selecting what `cron` does."""
     schedule = _parsed(cron)
-    days = _field(set(schedule.days), _ALL_DAYS)
-    weekdays = _field(_weekdays(schedule), _ALL_WEEKDAYS, WEEKDAYS)
-    # One of the two day fields must be `?`: the one that does not choose (checked before).
-    days, weekdays = (days, "?") if weekdays == "*" else ("?", weekdays)
+    day_fields = _day_fields(schedule)
+    assert day_fields is not None, "checked by stop_schedule_problems"
+    days, weekdays = day_fields
     fields = (
         _field(set(schedule.minutes), _ALL_MINUTES),
         _field(set(schedule.hours), _ALL_HOURS),
@@ -128,7 +190,7 @@ def _cron_problems(cron: str) -> Iterator[str]:
             f"{CRON_SETTING}: {cron!r} uses L, W or # (last, nearest weekday, nth weekday), which "
             f"flasklab does not translate for EventBridge. Name the days instead, e.g. {EXAMPLES}."
         )
-    elif _chooses(schedule.days, _ALL_DAYS) and _chooses(_weekdays(schedule), _ALL_WEEKDAYS):
+    elif _day_fields(schedule) is None:
         yield (
             f"{CRON_SETTING}: {cron!r} chooses both days of the month and days of the week, which "
             f"EventBridge cannot combine; put * in one of them, e.g. {EXAMPLES}."
@@ -158,6 +220,25 @@ def _time_zones() -> frozenset[str]:
 def _parsed(cron: str) -> CronSim:
     # The start time only matters for iterating, which flasklab never does.
     return CronSim(cron, datetime(2000, 1, 1))
+
+
+def _day_fields(schedule: CronSim) -> tuple[str, str] | None:
+    """EventBridge's day-of-month and day-of-week fields (one of them `?`) selecting the days
+    cron selects; None when EventBridge cannot.
+
+    cron(5): when both day fields are restricted (neither starts with *), a day matches if
+    EITHER does; when one starts with *, a day must match both. So `0 22 1-31 * 1-5` runs
+    every day (1-31 is restricted, and every day is one of 1-31), and `0 22 */1 * 1-5`
+    Monday to Friday. cronsim follows the same rule (CronSim.day_and)."""
+    days = _field(set(schedule.days), _ALL_DAYS)
+    weekdays = _field(_weekdays(schedule), _ALL_WEEKDAYS, WEEKDAYS)
+    if not schedule.day_and and "*" in (days, weekdays):
+        return "*", "?"  # either matches, and one matches every day
+    if weekdays == "*":
+        return days, "?"
+    if days == "*":
+        return "?", weekdays
+    return None
 
 
 def _weekdays(schedule: CronSim) -> set[int]:

@@ -156,6 +156,10 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":
                 state.setdefault("arn", f"arn:aws:iam::{MOCK_ACCOUNT_ID}:role/{args.name}")
+            if args.typ == "aws:sqs/queue:Queue":
+                queue = state.get("name", args.name)
+                state.setdefault("arn", f"arn:aws:sqs:eu-west-1:{MOCK_ACCOUNT_ID}:{queue}")
+                state.setdefault("url", f"https://sqs.eu-west-1.amazonaws.com/{MOCK_ACCOUNT_ID}/{queue}")
             if args.typ == RANDOM_PASSWORD:
                 state["result"] = mock_random_password(args.name)
             if args.typ == TLS_PRIVATE_KEY:
@@ -409,7 +413,21 @@ def saved_outputs(run_program, tmp_path):
     return save
 
 
-# The AWS region of the emulated account (moto) the class commands' tests use.
+@pytest.fixture(autouse=True)
+def no_aws_of_this_machine(monkeypatch):
+    """No test reads this machine's AWS config or credentials, nor asks the instance metadata
+    service for them (the class commands ask EC2 first, and go on without it when they cannot)."""
+    for variable in (
+        "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    ):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+# The emulated account's region: the example stacks' aws:region.
 REGION = "eu-west-1"
 
 

@@ -166,6 +166,12 @@ def test_sweep_lists_the_leftovers_and_deletes_them_only_with_yes(ec2, account_o
     assert "dora is not a student of stack class-demo" in listing
     assert "stack class-2025 does not exist" in listing
 
+    # Running servers of a course whose stack files are here: the whole deletion is refused.
+    assert run_class("sweep", "--course", COURSE, "--region", REGION, "--yes") == 1
+    assert "nothing deleted: 2 of these servers are running (class-2025, dora)" in capsys.readouterr().out
+    assert (states(ec2), resources_left(ec2)) == before
+    # Stopped first, as the refusal says, they go.
+    ec2.stop_instances(InstanceIds=[servers["dora"].instance_id, servers["old-class"].instance_id])
     assert run_class("sweep", "--course", COURSE, "--region", REGION, "--yes") == 0
     after = states(ec2)
     terminated = {i for i, state in after.items() if state == "terminated"}
@@ -181,6 +187,7 @@ def test_sweep_keeps_a_security_group_still_in_use_and_says_so(
 ):
     refuse_once(monkeypatch, sweep, "DeleteSecurityGroup", "DependencyViolation")
     servers = account_of_two_courses
+    ec2.stop_instances(InstanceIds=[servers["dora"].instance_id, servers["old-class"].instance_id])
     assert run_class("sweep", "--course", COURSE, "--region", REGION, "--yes") == 1
     out = capsys.readouterr().out
     assert "is still in use" in out and "so it is kept" in out and "Traceback" not in out
@@ -205,7 +212,8 @@ def test_stop_pages_through_every_server_too(ec2, monkeypatch):
     launched = {launch_instance(ec2, stray(ana, student=f"s{n:03d}")) for n in range(12)}
     real_find = account.find_servers
     monkeypatch.setattr(
-        "flasklab.classroom.power.find_servers", lambda client, course: real_find(client, course, page_size=5)
+        "flasklab.classroom.power.target_servers",
+        lambda client, target: real_find(client, target.course, page_size=5, stack=target.stack),
     )
     assert run_class("stop", "--course", COURSE, "--region", REGION) == 0
     assert {states(ec2)[i] for i in launched} == {"stopped"}

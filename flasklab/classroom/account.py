@@ -1,6 +1,7 @@
-"""The teacher's AWS account as `class status|stop|start|sweep` see it: an EC2 client for a
-region, the course's resources found by the tags flasklab sets (flasklab.plan), and every
-AWS error turned into one AccountError that says what to do.
+"""The teacher's AWS account as the class commands see it: a class named by its stack
+(course and region from the stack file) or by --course and --region, an EC2 client for
+the region, the class's servers found by the tags flasklab sets (flasklab.plan), matched
+exactly, and every AWS error turned into one AccountError that says what to do.
 
 Throttling is retried by boto3 itself (its "standard" retry mode, with backoff); only
 when AWS still refuses after every attempt does the teacher hear of it.
@@ -9,11 +10,14 @@ when AWS still refuses after every attempt does the teacher hear of it.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -30,6 +34,8 @@ from botocore.exceptions import (
 )
 
 from flasklab import plan
+from flasklab.settings import ConfigError
+from flasklab.stacks import stack_course_and_region
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -54,11 +60,54 @@ class AccountError(Exception):
     """AWS cannot be asked or refused; the message says why and what to do."""
 
 
-def add_account_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--course", required=True, help="the course's tag (the stacks' `course` setting)")
+@dataclass(frozen=True)
+class ClassTarget:
+    """The servers a class command acts on: a course's, or only one stack's (whose file
+    names the course and the region)."""
+
+    course: str
+    region: str | None
+    stack: str = ""
+
+    @property
+    def words(self) -> str:
+        return f"stack {self.stack} (course {self.course})" if self.stack else f"course {self.course}"
+
+    @property
+    def option(self) -> str:
+        """How a printed command names this class."""
+        return f"--stack {self.stack}" if self.stack else f"--course {self.course}"
+
+
+def add_class_arguments(parser: argparse.ArgumentParser, *, stack_required: bool = False) -> None:
+    """The one way every class command names its class: --stack (course and region from the
+    stack file), or for a class without a stack file here --course (and --region)."""
+    stack_help = "the stack, as in stacks/Pulumi.NAME.yaml: its course and aws:region name the servers"
+    if stack_required:
+        parser.add_argument("--stack", required=True, help=stack_help)
+    else:
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--stack", help=stack_help + " (only that stack's servers)")
+        which.add_argument(
+            "--course", help="every server of this course (the stacks' `course` setting), of any stack"
+        )
     parser.add_argument(
-        "--region", help="the AWS region of the servers (default: AWS_REGION, or your AWS config's)"
+        "--region",
+        help="the AWS region of the servers (default: the stack's aws:region, else AWS_REGION, "
+        "else your AWS config's)",
     )
+
+
+def class_target(args: argparse.Namespace) -> ClassTarget:
+    """The class the command's arguments name; an AccountError when its stack file cannot say."""
+    stack = getattr(args, "stack", None) or ""
+    if not stack:
+        return ClassTarget(args.course, args.region)
+    try:
+        course, region = stack_course_and_region(stack)
+    except ConfigError as error:
+        raise AccountError(str(error)) from None
+    return ClassTarget(course, args.region or region or None, stack)
 
 
 def ec2_client(region: str | None, max_attempts: int = MAX_ATTEMPTS) -> EC2Client:
@@ -66,8 +115,38 @@ def ec2_client(region: str | None, max_attempts: int = MAX_ATTEMPTS) -> EC2Clien
     ~/.aws/config)."""
     config = Config(retries={"mode": RETRY_MODE, "max_attempts": max_attempts})
     region = region or os.environ.get("AWS_REGION") or None
+    check_region(region)
     with aws_errors(region):
         return boto3.session.Session(region_name=region).client("ec2", config=config)
+
+
+def client_like(ec2: EC2Client, service: str) -> Any:
+    """Another service's client in the EC2 client's region, with the same retries."""
+    config = Config(retries={"mode": RETRY_MODE, "max_attempts": MAX_ATTEMPTS})
+    return boto3.session.Session(region_name=ec2.meta.region_name).client(service, config=config)  # type: ignore[call-overload]
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every region boto3 knows of EC2, in every partition (read from boto3's own data: no call)."""
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def check_region(region: str | None) -> None:
+    """A region that does not exist is refused at once (boto3 would try to reach it for ~20 s)."""
+    if region is None or region in known_regions() or not known_regions():
+        return
+    close = difflib.get_close_matches(region.lower().replace("_", "-"), sorted(known_regions()), n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    raise AccountError(
+        f"there is no AWS region {region!r}.{hint} Regions are named like eu-west-1 or us-east-1 "
+        f"(a region newer than this boto3 needs `pip install -U boto3`)."
+    )
 
 
 @contextmanager
@@ -126,6 +205,24 @@ def client_error_message(error: ClientError) -> str:
     return f"EC2 refused {error.operation_name}: {code}: {message}"
 
 
+# Why EC2 stopped an instance (its StateReason code), in a teacher's words.
+STOP_REASONS = {
+    # The server powered itself off: flasklab's idle stop (autoStopIdleMinutes), or a shutdown on it.
+    "Client.InstanceInitiatedShutdown": (
+        "it stopped itself (idle stop, autoStopIdleMinutes, or a shutdown on it)"
+    ),
+    # A StopInstances call: the teacher (console, `class stop`) or the stop schedule.
+    "Client.UserInitiatedShutdown": (
+        "stopped by a StopInstances call (the teacher, `class stop` or the stop schedule)"
+    ),
+    "Server.ScheduledStop": "stopped by AWS for scheduled maintenance",
+    "Server.InsufficientInstanceCapacity": "AWS had no capacity to start it",
+    "Client.InternalError": "AWS could not start it (internal error; try `class start` again)",
+}
+# "User initiated (2026-12-05 21:00:03 GMT)": when EC2 changed the state.
+_WHEN = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2})(?::\d{2})? (?:GMT|UTC)\)")
+
+
 @dataclass(frozen=True)
 class Server:
     """One of the course's instances, as its tags and EC2 describe it."""
@@ -139,22 +236,64 @@ class Server:
     names_omitted: int
     public_ip: str
     launch_time: datetime | None
+    # Every tag (the build/config tags say whether it runs what its stack says now).
+    tags: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    state_reason: str = ""  # EC2's StateReason code, e.g. Client.UserInitiatedShutdown
+    transition_reason: str = ""  # EC2's StateTransitionReason, e.g. "User initiated (date)"
 
     @property
     def who(self) -> str:
         """The student, or for a stack of one student the stack (as --student matches it)."""
         return self.student or self.stack
 
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def drift(self) -> str:
+        """'' when it was built from what its stack says now; else what applies it."""
+        return plan.drift_note(self.tags, self.stack, self.student)
+
+    @property
+    def not_running_note(self) -> str:
+        """Why it does not serve now, from EC2 (when, why); '' while it runs."""
+        if self.running:
+            return ""
+        when = _WHEN.search(self.transition_reason)
+        since = f" since {when[1]} UTC" if when else ""
+        why = STOP_REASONS.get(self.state_reason, "")
+        if self.state in ("stopped", "stopping"):
+            return f"{self.state}{since}" + (f": {why}" if why else "")
+        if self.state == "pending":
+            return "starting: check again in a minute"
+        return f"{self.state}{since}"
+
 
 def course_filters(course: str) -> list[FilterTypeDef]:
-    return [
-        {"Name": f"tag:{plan.TAG_MANAGED_BY}", "Values": [plan.MANAGED_BY]},
-        {"Name": f"tag:{plan.TAG_COURSE}", "Values": [course]},
-    ]
+    """EC2's filters for the course's resources. EC2 reads * and ? in a filter's value as
+    wildcards, so a course with either is not filtered on by EC2 (only managed-by): the
+    caller keeps only exact matches (is_of)."""
+    filters: list[FilterTypeDef] = [{"Name": f"tag:{plan.TAG_MANAGED_BY}", "Values": [plan.MANAGED_BY]}]
+    if not any(wildcard in course for wildcard in "*?"):
+        filters.append({"Name": f"tag:{plan.TAG_COURSE}", "Values": [course]})
+    return filters
 
 
-def find_servers(client: EC2Client, course: str, page_size: int | None = None) -> list[Server]:
-    """Every live instance of the course, over as many pages as EC2 returns."""
+def is_of(tags: Mapping[str, str], course: str, stack: str = "") -> bool:
+    """The exact match of a resource's tags to the course (and stack): never a wildcard's."""
+    return (
+        tags.get(plan.TAG_MANAGED_BY) == plan.MANAGED_BY
+        and tags.get(plan.TAG_COURSE) == course
+        and (not stack or tags.get(plan.TAG_STACK) == stack)
+    )
+
+
+def find_servers(
+    client: EC2Client, course: str, page_size: int | None = None, stack: str = ""
+) -> list[Server]:
+    """Every live instance of the course (of one stack, when given), over as many pages as
+    EC2 returns."""
     state: FilterTypeDef = {"Name": "instance-state-name", "Values": list(LIVE_STATES)}
     pagination: PaginatorConfigTypeDef = {"PageSize": page_size} if page_size else {}
     pages = client.get_paginator("describe_instances").paginate(
@@ -165,8 +304,13 @@ def find_servers(client: EC2Client, course: str, page_size: int | None = None) -
         for page in pages
         for reservation in page.get("Reservations", [])
         for instance in reservation.get("Instances", [])
+        if is_of(tag_map(instance.get("Tags", [])), course, stack)
     ]
     return sorted(servers, key=lambda s: (s.stack, s.student, s.instance_id))
+
+
+def target_servers(client: EC2Client, target: ClassTarget) -> list[Server]:
+    return find_servers(client, target.course, stack=target.stack)
 
 
 def server_of(instance: InstanceTypeDef) -> Server:
@@ -181,6 +325,9 @@ def server_of(instance: InstanceTypeDef) -> Server:
         names_omitted=int(tags.get(plan.TAG_SERVER_NAMES_OMITTED, "0") or 0),
         public_ip=instance.get("PublicIpAddress", ""),
         launch_time=instance.get("LaunchTime"),
+        tags=tags,
+        state_reason=instance.get("StateReason", {}).get("Code", ""),
+        transition_reason=instance.get("StateTransitionReason", ""),
     )
 
 

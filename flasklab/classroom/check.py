@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import os
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,332 +29,69 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from flasklab import compose, probes, readiness, server_status
+from flasklab.classroom.account import AccountError, add_class_arguments, check_region
+from flasklab.classroom.account import Server as Ec2Server
+from flasklab.classroom.check_server import (
+    CHECKS,
+    DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
+    FAILED,
+    OK,
+    STOPPED,
+    STYLES,
+    UNVERIFIED,
+    Result,
+    Row,
+    Server,
+    SshOptions,
+    check_servers,
+    failed,
+    first_boot_result,
+    not_checked,
+    passed,
+)
+from flasklab.classroom.live import LiveServers, live_servers
 from flasklab.classroom.outputs import (
     SHEETS_DIR,
     OutputsError,
     StudentAccess,
-    add_stack_arguments,
+    add_outputs_argument,
     read_outputs,
 )
-from flasklab.plan import LOGIN_USER
 from flasklab.settings import PROJECT_DIR, ConfigError, Settings
 from flasklab.stacks import load_stack_servers
 
-# Column key -> heading, in the table's order.
-CHECKS: dict[str, str] = {
-    "reachable": "reachable",
-    "app": "app by each name",
-    "static": "static files",
-    "https": "HTTPS",
-    "cloud_init": "cloud-init",
-    "program": "app under its manager",
-}
-OK, FAILED, NOT_CHECKED, UNVERIFIED = "ok", "failed", "n/a", "unverified"
-STYLES = {OK: "green", FAILED: "bold red", NOT_CHECKED: "dim", UNVERIFIED: "yellow"}
-DEFAULT_JOBS = 100
-DEFAULT_TIMEOUT = 20.0
-# A check's threads are waited for this much past the deadline (their own requests end
-# at it; this covers the bookkeeping after).
-GRACE_SECONDS = 0.5
+# Names other modules and tests use from here.
+__all__ = ["CHECKS", "DEFAULT_JOBS", "OK", "Row", "Server", "first_boot_result", "passed", "run"]
 
 
-@dataclass(frozen=True)
-class Result:
-    """One check of one server: its state, the table's short cell, and what a teacher
-    needs to know when it is not ok."""
-
-    state: str
-    cell: str
-    problems: tuple[str, ...] = ()
-
-
-def passed() -> Result:
-    return Result(OK, OK)
-
-
-def failed(cell: str, problems: list[str] | tuple[str, ...]) -> Result:
-    return Result(FAILED, cell, tuple(problems))
-
-
-def not_checked(why: str) -> Result:
-    return Result(NOT_CHECKED, why)
-
-
-def from_problems(problems: list[str], cell: str) -> Result:
-    return failed(cell, problems) if problems else passed()
-
-
-@dataclass(frozen=True)
-class Server:
-    """One student's server to check: where it is, what it should serve, and its key."""
-
-    student: str
-    settings: Settings
-    address: str
-    names: tuple[str, ...]
-    key_file: Path | None = None
-    http_port: int = 80
-    https_port: int = 443
-    ssh_port: int = 22
-
-
-@dataclass
-class Row:
-    student: str
-    address: str
-    results: dict[str, Result]
-
-    @property
-    def failed(self) -> bool:
-        return any(result.state == FAILED for result in self.results.values())
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    known_hosts: Path | None = None  # None: ssh's own (~/.ssh/known_hosts)
-
-
-def ssh_command(server: Server, connect_timeout: float, options: SshOptions) -> list[str]:
-    assert server.key_file is not None
-    arguments = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
-    arguments += ["-o", f"ConnectTimeout={max(1, int(connect_timeout))}", "-o", "IdentitiesOnly=yes"]
-    if options.known_hosts is not None:
-        arguments += ["-o", f"UserKnownHostsFile={options.known_hosts}"]
-    arguments += ["-p", str(server.ssh_port), "-i", str(server.key_file)]
-    return ["ssh", *arguments, f"{LOGIN_USER}@{server.address}", readiness.CHECK_COMMAND]
-
-
-def ssh_failure(stderr: str, server: Server) -> Result:
-    """Why ssh could not log in, in a teacher's words."""
-    text = stderr.strip()
-    if "IDENTIFICATION HAS CHANGED" in text:
-        return failed(
-            "host key changed",
-            [
-                f"the SSH host key of {server.address} is not the one seen before (a new server at an "
-                f"old address?); if that is expected: ssh-keygen -R {server.address}"
-            ],
-        )
-    if "Permission denied" in text:
-        return failed("key refused", [f"{server.address} refused the SSH key {server.key_file}"])
-    last = text.splitlines()[-1] if text else "no message"
-    if "timed out" in last:
-        return failed("timed out", [f"SSH to {server.address} did not answer in time: {last}"])
-    return failed("no SSH", [f"ssh to {server.address} failed: {last}"])
-
-
-def first_boot_result(report: readiness.ServerReport) -> Result:
-    """cloud-init and the deploy, as flasklab-status saw them."""
-    code = report.status_exit
-    summary = [line for line in report.status_text.splitlines() if line.strip()][:8]
-    if code == server_status.READY:
-        return passed()
-    if code == server_status.FAILED:
-        return failed("first boot failed", [*summary, "the whole report: run flasklab-status on the server"])
-    if code == server_status.BOOTING:
-        return failed("still booting", summary)
-    if code is None:
-        return failed("no report", ["the server's report was cut short (the check ran out of time?)"])
-    return failed(
-        "no flasklab-status",
-        [f"flasklab-status did not run (exit {code}): first boot has not got that far", *summary],
-    )
-
-
-class ServerCheck:
-    """All checks of one server, within one deadline: the web part and the SSH part side by
-    side (the web part waits for the SSH part only for a self-signed certificate)."""
-
-    def __init__(self, server: Server, timeout: float, ssh: SshOptions) -> None:
-        self.server = server
-        self.timeout = timeout
-        self.ssh = ssh
-        self.deadline = 0.0  # set when the check starts, not when it is queued
-        self.results: dict[str, Result] = {}
-        self.certificate = ""
-        self.ssh_done = threading.Event()
-
-    def time_left(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
-
-    def run(self) -> Row:
-        self.deadline = time.monotonic() + self.timeout
-        # Daemon threads: one stuck past the deadline (a server that trickles bytes) is left
-        # behind rather than holding the whole check.
-        threads = [
-            threading.Thread(target=self._guarded, args=(part,), daemon=True)
-            for part in (self.check_over_ssh, self.check_web)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(self.time_left() + GRACE_SECONDS)
-        results = dict(self.results)
-        late = f"no answer within {self.timeout:g} s"
-        for key in CHECKS:
-            results.setdefault(key, failed("timed out", [f"{CHECKS[key]}: {late}"]))
-        return Row(self.server.student, self.server.address, results)
-
-    def _guarded(self, part: Callable[[], None]) -> None:
-        try:
-            part()
-        except Exception as error:  # a bug must cost one row, not the whole class's check
-            for key in CHECKS:
-                self.results.setdefault(key, failed("check error", [f"the check itself failed: {error!r}"]))
-        finally:
-            if part == self.check_over_ssh:
-                self.ssh_done.set()
-
-    def check_over_ssh(self) -> None:
-        server = self.server
-        if server.key_file is None:
-            why = not_checked("no SSH key")
-            self.results.update(cloud_init=why, program=why)
-            return
-        try:
-            done = subprocess.run(
-                ssh_command(server, self.time_left(), self.ssh),
-                capture_output=True,
-                text=True,
-                stdin=subprocess.DEVNULL,
-                timeout=max(0.1, self.time_left()),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            late = failed("timed out", [f"SSH to {server.address} did not answer within {self.timeout:g} s"])
-            self.results.update(cloud_init=late, program=late)
-            return
-        if done.returncode == 255:  # ssh's own failure: the server's commands did not run
-            why = ssh_failure(done.stderr, server)
-            self.results.update(cloud_init=why, program=why)
-            return
-        report = readiness.parse_check_output(done.stdout)
-        self.certificate = readiness.certificate_in(report.status_text)
-        self.results["cloud_init"] = first_boot_result(report)
-        settings = server.settings
-        self.results["program"] = from_problems(
-            probes.runs_under_manager(
-                report.processes,
-                settings.app.user,
-                compose.serving_program(settings),
-                settings.recipe.manager,
-            ),
-            "not running",
-        )
-
-    def _site(self, certificate: str = "") -> probes.Site:
-        """The site as readiness.site_at makes it (HTTPS unverified without the certificate),
-        at this server's names and ports, within the check's deadline."""
-        server = self.server
-        return dataclasses.replace(
-            readiness.site_at(server.settings, server.address, certificate),
-            names=server.names,
-            http_port=server.http_port,
-            https_port=server.https_port,
-            deadline=self.deadline,
-        )
-
-    def check_web(self) -> None:
-        server, settings = self.server, self.server.settings
-        https_at_boot = settings.tls.enabled_at_boot == "https"
-        port = server.https_port if https_at_boot else server.http_port
-        unreachable = probes.reachable(self._site(), port, timeout=self.time_left())
-        if unreachable:
-            self.results["reachable"] = failed("no", unreachable)
-            why = not_checked("unreachable")
-            self.results.update(app=why, static=why, https=why)
-            return
-        self.results["reachable"] = passed()
-        expect = dataclasses.replace(readiness.full_expectation(settings), database_label="")
-        site = self._web_site(https_at_boot, expect)
-        found = probes.SiteCheck()
-        probes.app_pages(site, expect, found)
-        self.results["app"] = from_problems(found.problems, "not served")
-        self.results["static"] = (
-            from_problems(probes.static_from_web_server(site, expect.static_path), "from the app")
-            if expect.static_path
-            else not_checked("no known file")
-        )
-        if site.https:
-            self.results["https"] = self._https_result(site)
-
-    def _web_site(self, https_at_boot: bool, expect: probes.Expectation) -> probes.Site:
-        """The site as a student's browser reaches it now; sets the HTTPS result when it
-        is already known (not configured, or no trusted certificate yet)."""
-        settings = self.server.settings
-        if https_at_boot:
-            if self.server.key_file is not None:
-                # Half the time left at most: a server whose SSH does not answer still gets
-                # its web checks (then unverified).
-                self.ssh_done.wait(self.time_left() / 2)
-            return self._site(certificate=self.certificate)
-        if settings.tls.acme:
-            # Let's Encrypt: HTTPS once the teacher ran httpsCommand (DNS had to point at it first).
-            trusted = dataclasses.replace(self._site(), https=True, verify=True)
-            if probes.serves(trusted, expect, trusted.names[0], timeout=self.time_left()):
-                return trusted
-            self.results["https"] = failed(
-                "not yet",
-                [
-                    f"https://{trusted.names[0]}/ has no trusted certificate yet: once DNS points at "
-                    f"{self.server.address}, run `sudo flasklab-letsencrypt` on the server"
-                ],
-            )
-            return self._site()
-        self.results["https"] = not_checked("not configured")
-        return self._site()
-
-    def _https_result(self, site: probes.Site) -> Result:
-        problems = probes.https_redirect(site) + probes.tls_versions(site)
-        if problems:
-            return failed("failed", problems)
-        if not site.verify:
-            return Result(
-                UNVERIFIED,
-                UNVERIFIED,
-                (
-                    "HTTPS works but its certificate was not checked: without an SSH key the check "
-                    "cannot read the server's own certificate (give --ssh-key)",
-                ),
-            )
-        return passed()
-
-
-def check_servers(
-    servers: list[Server],
-    jobs: int,
-    timeout: float,
-    ssh: SshOptions,
-    on_done: Callable[[Row], None] = lambda row: None,
-) -> list[Row]:
-    """Every server's row, at most `jobs` servers at a time, each within `timeout`."""
-    rows = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="class-check") as pool:
-        futures = [pool.submit(ServerCheck(server, timeout, ssh).run) for server in servers]
-        for future in as_completed(futures):
-            row = future.result()
-            on_done(row)
-            rows.append(row)
-    return sorted(rows, key=lambda row: row.student)
-
-
-def missing_row(student: str) -> Row:
-    why = not_checked("no server")
-    results = {key: why for key in CHECKS}
+def missing_row(student: str, why: str = "") -> Row:
+    no_server = not_checked("no server")
+    results = {key: no_server for key in CHECKS}
     results["reachable"] = failed(
-        "not deployed", [f"{student} is on the roster but not in the stack's outputs: run `pulumi up`"]
+        "not deployed", [why or f"{student} is on the roster but not in the stack's outputs: run `pulumi up`"]
     )
     return Row(student, "", results)
 
 
+def stopped_row(student: str, server: Ec2Server, start_command: str) -> Row:
+    """A server EC2 says is not running: its state, when and why, not probed."""
+    why = not_checked(server.state)
+    results = {key: why for key in CHECKS}
+    results["reachable"] = Result(STOPPED, server.state, (f"{server.not_running_note}; {start_command}",))
+    return Row(student, "", results, drift=server.drift)
+
+
 @dataclass
 class Plan:
-    """What to check: the servers, the roster's students without a server, and the
-    servers of students no longer on the roster."""
+    """What to check: the servers, the roster's students without a server (or with one
+    EC2 no longer has), those EC2 says are not running, and the servers of students no
+    longer on the roster."""
 
     servers: list[Server] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # student -> why ('' = not in the outputs)
+    not_running: dict[str, Ec2Server] = field(default_factory=dict)
+    drift: dict[str, str] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
 
 
@@ -368,20 +100,39 @@ def plan_servers(
     settings: list[Settings],
     accesses: list[StudentAccess],
     key_for: Callable[[StudentAccess], Path | None],
+    live: LiveServers | None = None,
 ) -> Plan:
+    """Each student's server, at the address EC2 gives it now when EC2 was asked (else the
+    outputs')."""
+    live = live or LiveServers()
     by_student = {access.student: access for access in accesses}
     plan = Plan()
     for student_settings in settings:
         student = student_settings.student or stack
         access = by_student.pop(student, None)
-        if access is None or not access.public_ip:
-            plan.missing.append(student)
+        ec2 = live.of(student)
+        if ec2 is not None and ec2.drift:
+            plan.drift[student] = ec2.drift
+        if access is None:
+            plan.missing[student] = ""
+            continue
+        if live.asked and ec2 is None:
+            plan.missing[student] = (
+                f"EC2 has no instance of {student} (terminated or swept?): `pulumi up` makes it anew"
+            )
+            continue
+        if ec2 is not None and not ec2.running:
+            plan.not_running[student] = ec2
+            continue
+        address = ec2.public_ip if ec2 is not None else access.public_ip
+        if not address:
+            plan.missing[student] = "" if ec2 is None else f"EC2 gives {student}'s server no public address"
             continue
         plan.servers.append(
             Server(
                 student=student,
                 settings=student_settings,
-                address=access.public_ip,
+                address=address,
                 names=access.server_names or student_settings.server_names,
                 key_file=key_for(access),
             )
@@ -415,9 +166,11 @@ def table(rows: list[Row]) -> Table:
     result.add_column("address")
     for heading in CHECKS.values():
         result.add_column(heading)
+    result.add_column(BUILD_COLUMN)
     for row in rows:
         cells = [Text(row.results[key].cell, style=STYLES[row.results[key].state]) for key in CHECKS]
-        result.add_row(row.student, row.address, *cells)
+        build = Text("older config", style="yellow") if row.drift else Text("current", style="dim")
+        result.add_row(row.student, row.address, *cells, build)
     return result
 
 
@@ -425,7 +178,11 @@ def failure_lines(rows: list[Row]) -> list[str]:
     """Each failure (and each unverified check) in words, by student."""
     lines = []
     for row in rows:
-        noted = [(key, r) for key, r in row.results.items() if r.state in (FAILED, UNVERIFIED) and r.problems]
+        noted = [
+            (key, r)
+            for key, r in row.results.items()
+            if r.state in (FAILED, UNVERIFIED, STOPPED) and r.problems
+        ]
         if not noted:
             continue
         lines.append(f"{row.student} ({row.address or 'no server'}):")
@@ -439,7 +196,8 @@ def failure_lines(rows: list[Row]) -> list[str]:
 
 # The CSV's file name in the stack's sheets folder, and the columns `class sheet` reads back.
 CHECK_CSV = "check.csv"
-RESULT_COLUMN, PROBLEMS_COLUMN = "result", "problems"
+RESULT_COLUMN, PROBLEMS_COLUMN, DRIFT_COLUMN = "result", "problems", "drift"
+BUILD_COLUMN = "built from"
 
 
 def read_results(path: Path) -> dict[str, tuple[bool, str]]:
@@ -458,7 +216,9 @@ def write_csv(rows: list[Row], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow(["student", "address", *CHECKS.values(), RESULT_COLUMN, PROBLEMS_COLUMN])
+        writer.writerow(
+            ["student", "address", *CHECKS.values(), RESULT_COLUMN, PROBLEMS_COLUMN, DRIFT_COLUMN]
+        )
         for row in rows:
             problems = [
                 f"{CHECKS[key]}: {problem}"
@@ -471,8 +231,9 @@ def write_csv(rows: list[Row], path: Path) -> None:
                     row.student,
                     row.address,
                     *(row.results[key].cell for key in CHECKS),
-                    FAILED if row.failed else OK,
+                    row.verdict,
                     " | ".join(" ".join(problem.split()) for problem in problems),
+                    row.drift,
                 ]
             )
 
@@ -482,7 +243,8 @@ def default_csv(stack: str) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_stack_arguments(parser)
+    add_class_arguments(parser, stack_required=True)
+    add_outputs_argument(parser)
     parser.add_argument(
         "--jobs", type=int, default=DEFAULT_JOBS, help=f"servers checked at once (default {DEFAULT_JOBS})"
     )
@@ -515,6 +277,10 @@ def usage_problems(args: argparse.Namespace) -> list[str]:
         problems.append(f"--timeout {args.timeout:g}: give a number of seconds above 0")
     if args.ssh_key is not None and not args.ssh_key.is_file():
         problems.append(f"--ssh-key {args.ssh_key}: there is no such file")
+    try:
+        check_region(args.region)
+    except AccountError as error:
+        problems.append(f"--region: {error}")
     return problems
 
 
@@ -529,13 +295,22 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OutputsError) as error:
         print(error, file=sys.stderr)
         return 2
+    live = live_servers(args.stack, args.region)
     with key_files(accesses, args.ssh_key) as key_for:
-        plan = plan_servers(args.stack, settings, accesses, key_for)
+        plan = plan_servers(args.stack, settings, accesses, key_for, live)
         rows = check_with_progress(plan.servers, args.jobs, args.timeout, SshOptions(args.known_hosts))
-    rows = sorted(rows + [missing_row(student) for student in plan.missing], key=lambda row: row.student)
+    rows += [missing_row(student, why) for student, why in plan.missing.items()]
+    rows += [
+        stopped_row(student, server, live.start_command(student))
+        for student, server in plan.not_running.items()
+    ]
+    for row in rows:
+        row.drift = row.drift or plan.drift.get(row.student, "")
+    rows.sort(key=lambda row: row.student)
     csv_path = args.csv or default_csv(args.stack)
     write_csv(rows, csv_path)
-    report(rows, plan.unknown, csv_path)
+    report(rows, plan.unknown, csv_path, live.note)
+    # A stopped server is a state, not a failure: only a failed check makes the exit status 1.
     return 1 if any(row.failed for row in rows) else 0
 
 
@@ -555,22 +330,30 @@ def check_with_progress(servers: list[Server], jobs: int, timeout: float, ssh: S
         return check_servers(servers, jobs, timeout, ssh, done)
 
 
-def report(rows: list[Row], unknown: list[str], csv_path: Path) -> None:
+def report(rows: list[Row], unknown: list[str], csv_path: Path, note: str = "") -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
+    if note:
+        console.print(note, markup=False, highlight=False)
     console.print(table(rows))
     lines = failure_lines(rows)
     if lines:
-        console.print("\nWhat failed (and what could not be verified):", markup=False, highlight=False)
+        heading = "\nWhat failed, what could not be verified, and what is stopped:"
+        console.print(heading, markup=False, highlight=False)
         console.print("\n".join(lines), markup=False, highlight=False)
     if unknown:
         console.print(
             f"\nIn the outputs but not on the roster (removed? run `pulumi up`): {', '.join(unknown)}",
             markup=False,
         )
+    drifted = [f"{row.student}: {row.drift}" for row in rows if row.drift]
+    if drifted:
+        console.print("\nBuilt from an older config:\n" + "\n".join(drifted), markup=False, highlight=False)
     failing = sum(row.failed for row in rows)
+    stopped = sum(row.verdict == STOPPED for row in rows)
     shown = csv_path.relative_to(PROJECT_DIR) if csv_path.is_relative_to(PROJECT_DIR) else csv_path
     console.print(
-        f"\n{len(rows) - failing} of {len(rows)} servers pass every check; {failing} fail. CSV: {shown}",
+        f"\n{len(rows) - failing - stopped} of {len(rows)} servers pass every check; {failing} fail; "
+        f"{stopped} stopped (not checked). CSV: {shown}",
         markup=False,
         highlight=False,
     )

@@ -16,32 +16,35 @@ from rich.console import Console
 from rich.table import Table
 
 from flasklab import snapshots
-from flasklab.classroom.account import AccountError, aws_errors, ec2_client, find_servers
-from flasklab.settings import ConfigError
-from flasklab.stacks import load_stack_servers, stack_region
+from flasklab.classroom.account import (
+    AccountError,
+    add_class_arguments,
+    aws_errors,
+    class_target,
+    ec2_client,
+    find_servers,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, help="the stack, as in stacks/Pulumi.NAME.yaml")
+    add_class_arguments(parser, stack_required=True)
     parser.add_argument("--student", default="", help="only this student's snapshots")
-    parser.add_argument("--region", help="the AWS region (default: the stack's aws:region)")
     parser.add_argument("--restore", metavar="SNAPSHOT", help="put this snapshot back as a second disk")
     parser.add_argument("--to", metavar="STUDENT", help="on this student's server (default: its own)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        course = load_stack_servers(args.stack)[0].course
-        region = args.region or stack_region(args.stack) or None
-        client = ec2_client(region)
-        with aws_errors(region):
-            found = snapshots.find_snapshots(client, course, args.stack, args.student)
+        target = class_target(args)
+        client = ec2_client(target.region)
+        with aws_errors(target.region):
+            found = snapshots.find_snapshots(client, target.course, args.stack, args.student)
             if args.restore:
-                return restore(client, args, course, found)
-    except (ConfigError, AccountError) as error:
+                return restore(client, args, target.course, found)
+    except AccountError as error:
         print(error, file=sys.stderr)
         return 2
     if not found:

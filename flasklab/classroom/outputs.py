@@ -39,9 +39,9 @@ SSH_PRIVATE_KEY = "sshPrivateKey"  # a single stack's own key
 SHEETS_DIR = PROJECT_DIR / "sheets"
 
 
-def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    """--stack and --outputs, for the commands that read a stack's outputs."""
-    parser.add_argument("--stack", required=True, help="the stack (a class stack, or one student's)")
+def add_outputs_argument(parser: argparse.ArgumentParser) -> None:
+    """--outputs, for the commands that read a stack's outputs (their --stack is
+    flasklab.classroom.account.add_class_arguments's)."""
     parser.add_argument(
         "--outputs",
         type=Path,

@@ -1,4 +1,4 @@
-"""`class stop|start --course C [--student NAME] [--region R]`: stop or start the course's
+"""`class stop|start --stack S | --course C [--student NAME] [--region R]`: stop or start the course's
 servers (all, or one student's), and wait until EC2 says they are stopped or running.
 
 A stopped server costs only its disk; a started one gets a new public address, so
@@ -16,12 +16,14 @@ from rich.progress import Progress
 
 from flasklab.classroom.account import (
     AccountError,
+    ClassTarget,
     Server,
-    add_account_arguments,
+    add_class_arguments,
     aws_errors,
     chunks,
+    class_target,
     ec2_client,
-    find_servers,
+    target_servers,
 )
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ CHANGES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_account_arguments(parser)
+    add_class_arguments(parser)
     parser.add_argument(
         "--student", help="only this student's server (a roster's student, or a one-student stack's name)"
     )
@@ -55,11 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     change = CHANGES[args.class_command]
     try:
-        client = ec2_client(args.region)
-        with aws_errors(args.region):
-            servers = chosen_servers(find_servers(client, args.course), args.course, args.student)
+        target = class_target(args)
+        client = ec2_client(target.region)
+        with aws_errors(target.region):
+            servers = chosen_servers(target_servers(client, target), target, args.student)
             if not servers:
-                print(f"no servers of course {args.course} in {client.meta.region_name}.")
+                print(f"no servers of {target.words} in {client.meta.region_name}.")
                 return 0
             apply(client, change, servers)
     except AccountError as error:
@@ -68,13 +71,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def chosen_servers(servers: list[Server], course: str, student: str | None) -> list[Server]:
+def chosen_servers(servers: list[Server], target: ClassTarget, student: str | None) -> list[Server]:
     if student is None:
         return servers
     chosen = [server for server in servers if server.who == student]
     if not chosen:
         known = ", ".join(sorted({server.who for server in servers})) or "none"
-        raise AccountError(f"course {course} has no server of {student}. Its students: {known}.")
+        raise AccountError(f"{target.words} has no server of {student}. Its students: {known}.")
     return chosen
 
 

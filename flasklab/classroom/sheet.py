@@ -4,12 +4,18 @@ Writes, in sheets/<stack>/ (or --out): `hosts`, every student's hosts line for t
 to paste once; `students.csv` for a spreadsheet; `index.html`, a printable card per
 student; and `keys/<student>.pem` (0600, in a 0700 folder) for each key the stack made.
 The private keys are only ever in keys/: never in the page or the CSV.
+
+EC2 is asked first (flasklab.classroom.live): a running server's address is the one it
+has now (a stop and start changes it), a stopped one's card says since when and why, and
+one built from an older config says how to apply it. Without AWS credentials the sheet
+comes from the outputs alone, and says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime
 import os
 import shlex
@@ -19,12 +25,15 @@ from pathlib import Path
 
 import jinja2
 
+from flasklab import plan
 from flasklab.classroom import check, outputs
+from flasklab.classroom.account import AccountError, Server, add_class_arguments, check_region
+from flasklab.classroom.live import LiveServers, live_servers
 from flasklab.classroom.outputs import (
     SHEETS_DIR,
     OutputsError,
     StudentAccess,
-    add_stack_arguments,
+    add_outputs_argument,
     read_outputs,
 )
 
@@ -63,10 +72,12 @@ class Card:
     key_file: str  # relative to the sheet's folder; '' when the stack made no key
     status: str
     good: bool  # the status says the server is ready, or passed the last check
+    stopped: bool = False  # EC2 says it is not running: no address now
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_stack_arguments(parser)
+    add_class_arguments(parser, stack_required=True)
+    add_outputs_argument(parser)
     parser.add_argument("--out", type=Path, help="the folder to write (default: sheets/STACK/)")
 
 
@@ -109,12 +120,42 @@ def checked_status(checked: tuple[bool, str], when: str) -> str:
     return f"class check of {when}: " + ("passes every check" if passed else f"fails: {problems}")
 
 
-def card_of(access: StudentAccess, checked: tuple[bool, str] | None = None, when: str = "") -> Card:
+def card_of(
+    access: StudentAccess,
+    checked: tuple[bool, str] | None = None,
+    when: str = "",
+    ec2: Server | None = None,
+    start_command: str = "",
+    gone: bool = False,
+) -> Card:
     key_file = key_file_of(access)
+    if ec2 is not None and ec2.running:
+        access = at_address(access, ec2.public_ip)
     ssh = ssh_command_with_key(access.ssh_command, key_file)
+    drift = f"; {ec2.drift}" if ec2 is not None and ec2.drift else ""
+    if gone:
+        why = f"EC2 has no instance of {access.student} (terminated or swept?): `pulumi up` makes it anew"
+        return Card(access, ssh, key_file, why, False, stopped=True)
+    if ec2 is not None and not ec2.running:
+        status = f"{ec2.not_running_note}; {start_command}" if start_command else ec2.not_running_note
+        return Card(access, ssh, key_file, status + drift, False, stopped=True)
     if checked is not None:
-        return Card(access, ssh, key_file, checked_status(checked, when), checked[0])
-    return Card(access, ssh, key_file, status_of(access), access.first_boot_seconds is not None)
+        return Card(access, ssh, key_file, checked_status(checked, when) + drift, checked[0])
+    return Card(access, ssh, key_file, status_of(access) + drift, access.first_boot_seconds is not None)
+
+
+def at_address(access: StudentAccess, address: str) -> StudentAccess:
+    """The access at the address EC2 gives the server now (the outputs keep the last `pulumi up`'s)."""
+    if not address or address == access.public_ip:
+        return access
+    old = access.public_ip
+    return dataclasses.replace(
+        access,
+        public_ip=address,
+        hosts_line=plan.hosts_line_of(address, access.server_names),
+        ssh_command=access.ssh_command.replace(old, address) if old else access.ssh_command,
+        url=access.url.replace(old, address) if old else access.url,
+    )
 
 
 def hosts_text(stack: str, cards: list[Card]) -> str:
@@ -126,7 +167,10 @@ def hosts_text(stack: str, cards: list[Card]) -> str:
     ]
     for card in cards:
         line = card.access.hosts_line
-        lines.append(line if card.access.public_ip else f"# {card.access.student}: no address yet")
+        if card.stopped:
+            lines.append(f"# {card.access.student}: {card.status.split(':')[0]}, no address now")
+        else:
+            lines.append(line if card.access.public_ip else f"# {card.access.student}: no address yet")
     return "\n".join(lines) + "\n"
 
 
@@ -179,15 +223,28 @@ def write_keys(folder: Path, cards: list[Card]) -> int:
     return len(keys)
 
 
-def write_sheet(stack: str, students: list[StudentAccess], folder: Path) -> int:
+def write_sheet(
+    stack: str, students: list[StudentAccess], folder: Path, live: LiveServers | None = None
+) -> int:
     """Writes the sheet's files; the number of key files written."""
+    live = live or LiveServers()
     # The last `class check` of this stack, if it wrote its CSV here.
     check_csv = folder / check.CHECK_CSV
     results = check.read_results(check_csv)
     when = ""
     if results:
         when = datetime.datetime.fromtimestamp(check_csv.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-    cards = [card_of(access, results.get(access.student), when) for access in students]
+    cards = [
+        card_of(
+            access,
+            results.get(access.student),
+            when,
+            live.of(access.student),
+            live.start_command(access.student),
+            gone=live.asked and live.of(access.student) is None,
+        )
+        for access in students
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / HOSTS_FILE).write_text(hosts_text(stack, cards), encoding="utf-8")
     write_csv(folder / CSV_FILE, cards)
@@ -198,8 +255,16 @@ def write_sheet(stack: str, students: list[StudentAccess], folder: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     folder = args.out or SHEETS_DIR / args.stack
     try:
+        check_region(args.region)
+    except AccountError as error:
+        print(f"flasklab class sheet: --region: {error}", file=sys.stderr)
+        return 2
+    try:
         students = read_outputs(args.stack, args.outputs)
-        keys = write_sheet(args.stack, students, folder)
+        live = live_servers(args.stack, args.region)
+        if live.note:
+            print(live.note, file=sys.stderr)
+        keys = write_sheet(args.stack, students, folder, live)
     except OutputsError as error:
         print(error, file=sys.stderr)
         return 2

@@ -1,5 +1,7 @@
-"""`class status --course C [--region R]`: the course's servers as EC2 has them now, and a
-fresh hosts file (a stop and start gives a server a new public address)."""
+"""`class status --stack S | --course C [--region R]`: the class's servers as EC2 has them
+now (why a stopped one stopped, whether one runs an older config), the last stop the
+stop schedule could not make, and a fresh hosts file (a stop and start gives a server a
+new public address)."""
 
 from __future__ import annotations
 
@@ -13,44 +15,61 @@ from rich.table import Table
 from flasklab import plan
 from flasklab.classroom.account import (
     AccountError,
+    ClassTarget,
     Server,
-    add_account_arguments,
+    add_class_arguments,
     aws_errors,
+    class_target,
     ec2_client,
-    find_servers,
+    target_servers,
 )
+from flasklab.classroom.schedule_failures import ScheduleFailures, read_schedule_failures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_account_arguments(parser)
+    add_class_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        client = ec2_client(args.region)
-        with aws_errors(args.region):
-            servers = find_servers(client, args.course)
+        target = class_target(args)
+        client = ec2_client(target.region)
+        with aws_errors(target.region):
+            servers = target_servers(client, target)
+        failures = read_schedule_failures(client, sorted({server.stack for server in servers}))
     except AccountError as error:
         print(error, file=sys.stderr)
         return 2
     region = client.meta.region_name
     if not servers:
-        print(f"no servers of course {args.course} in {region} (none tagged by flasklab with that course).")
+        print(f"no servers of {target.words} in {region} (none tagged by flasklab with that course).")
         return 0
-    Console().print(status_table(servers, datetime.now(UTC)))
+    console = Console()
+    console.print(status_table(servers, datetime.now(UTC), failures))
+    for line in [*notes(servers), *failures.notes]:
+        console.print(line, markup=False, highlight=False)
     print()
-    print("\n".join(hosts_file(servers, args.course, region)))
+    print("\n".join(hosts_file(servers, target, region)))
     return 0
 
 
-def status_table(servers: list[Server], now: datetime) -> Table:
-    table = Table("student", "stack", "state", "uptime", "public IP", "instance")
+def status_table(servers: list[Server], now: datetime, failures: ScheduleFailures | None = None) -> Table:
+    table = Table(
+        "student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop"
+    )
     for server in servers:
+        failed_stop = failures.last_of(server) if failures else ""
         table.add_row(
             server.student or "-", server.stack, server.state, uptime(server, now),
-            server.public_ip or "-", server.instance_id,
+            server.public_ip or "-", server.instance_id, failed_stop or "-",
         )  # fmt: skip
     return table
+
+
+def notes(servers: list[Server]) -> list[str]:
+    """Why each server that does not run is not running, and each one built from an older config."""
+    lines = [f"{server.who}: {server.not_running_note}" for server in servers if not server.running]
+    return lines + [f"{server.who}: {server.drift}" for server in servers if server.drift]
 
 
 def uptime(server: Server, now: datetime) -> str:
@@ -63,9 +82,9 @@ def uptime(server: Server, now: datetime) -> str:
     return f"{days}d {hours}h {minutes:02d}m" if days else f"{hours}h {minutes:02d}m"
 
 
-def hosts_file(servers: list[Server], course: str, region: str) -> list[str]:
+def hosts_file(servers: list[Server], target: ClassTarget, region: str) -> list[str]:
     """Lines for /etc/hosts: one per server with an address; a comment for the others."""
-    lines = [f"# flasklab: course {course} in {region}, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
+    lines = [f"# flasklab: {target.words} in {region}, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
     for server in servers:
         if server.public_ip and server.server_names:
             lines.append(plan.hosts_line_of(server.public_ip, server.server_names))
@@ -74,7 +93,7 @@ def hosts_file(servers: list[Server], course: str, region: str) -> list[str]:
         else:
             lines.append(
                 f"# {server.who}: {server.state}, no public address "
-                f"(python -m flasklab class start --course {course} --student {server.who})"
+                f"(python -m flasklab class start {target.option} --student {server.who})"
             )
         if server.names_omitted:
             lines.append(

@@ -1,10 +1,18 @@
-"""`class sweep --course C [--region R] [--yes]`: what flasklab left in the account.
+"""`class sweep --stack S | --course C [--region R] [--snapshot-days N] [--yes]`: what
+flasklab left in the account, and its deletion once the teacher confirms it.
 
-Instances, security groups and key pairs tagged managed-by=flasklab and with the course,
-whose stack no longer exists (per `pulumi stack ls` when the CLI is here, else the stack
-files in stacks/), or whose student is no longer on the stack's roster. Listed by default;
-`--yes` terminates the instances, waits until they are gone, then deletes the security
-groups and key pairs. Nothing without the managed-by=flasklab tag is ever touched.
+Left over: instances, security groups and key pairs of the course whose stack no longer
+exists or whose student is no longer on its stack's roster; the stop schedules (their
+group), failed-stops queue and IAM role of a stack that no longer exists; and EBS
+snapshots older than --snapshot-days (default 30). A stack exists when its file is in
+stacks/ OR `pulumi stack ls` lists it (both are asked: another backend or another clone
+must not make a live class look left over). Nothing without the managed-by=flasklab
+tag, nor of another course, is ever touched.
+
+Deletion lists exactly what goes first, then needs the course's name typed at the
+prompt, or --yes (which still lists first, in the same run). Without a terminal and
+without --yes it only lists. It refuses whole while a listed server is running and a
+stack file of the course is here: stop those servers first (`class stop`), then sweep.
 """
 
 from __future__ import annotations
@@ -14,70 +22,39 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.table import Table
 
-from flasklab import plan
 from flasklab.classroom.account import (
     AccountError,
-    add_account_arguments,
+    ClassTarget,
+    add_class_arguments,
     aws_errors,
-    chunks,
-    client_error_message,
-    course_filters,
+    class_target,
     ec2_client,
-    find_servers,
-    tag_map,
 )
+from flasklab.classroom.leftovers import KnownServers, Stray, delete, find_strays
 from flasklab.settings import PROJECT_DIR, ConfigError
-from flasklab.stacks import load_stack_servers, stack_names
-
-if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
+from flasklab.stacks import load_stack_servers, stack_course_and_region, stack_names
 
 STACK_FILES = "the stack files in stacks/"
 PULUMI_STACK_LS = "`pulumi stack ls`"
-BATCH = 50  # instances per TerminateInstances call and per wait
+DEFAULT_SNAPSHOT_DAYS = 30
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_account_arguments(parser)
-    parser.add_argument("--yes", action="store_true", help="delete what is listed (default: only list it)")
-
-
-@dataclass(frozen=True)
-class KnownServers:
-    """The stacks that exist, and each one's students ('' for a stack of one student);
-    None where they cannot be read: its resources are then kept."""
-
-    source: str
-    students: dict[str, frozenset[str] | None]
-    notes: list[str] = field(default_factory=list)
-
-    def why_stray(self, stack: str, student: str) -> str:
-        """Why a resource of this stack and student is left over ('' if it is not)."""
-        if stack not in self.students:
-            return f"stack {stack or '(none)'} does not exist"
-        students = self.students[stack]
-        if students is None or student in students:
-            return ""
-        if not student:
-            return f"stack {stack} is now a class stack"
-        return f"{student} is not a student of stack {stack}"
-
-
-@dataclass(frozen=True)
-class Stray:
-    kind: str  # instance, security group, key pair
-    resource_id: str
-    name: str  # as the EC2 console shows it: the Name tag, the group's or key pair's name
-    stack: str
-    student: str
-    why: str
+    add_class_arguments(parser)
+    parser.add_argument(
+        "--yes", action="store_true", help="delete what is listed without asking (it is still listed first)"
+    )
+    parser.add_argument(
+        "--snapshot-days",
+        type=int,
+        default=DEFAULT_SNAPSHOT_DAYS,
+        help=f"offer snapshots older than this many days (default {DEFAULT_SNAPSHOT_DAYS})",
+    )
 
 
 def known_servers() -> KnownServers:
@@ -93,19 +70,22 @@ def known_servers() -> KnownServers:
 
 
 def existing_stacks() -> tuple[list[str], str, list[str]]:
-    """The project's stacks: from `pulumi stack ls` when the CLI is here, else the stack files."""
+    """The stacks with a file in stacks/, and those `pulumi stack ls` lists (its current
+    backend), together: either keeps a stack's resources."""
+    files = stack_names()
     if shutil.which("pulumi") is None:
-        return stack_names(), STACK_FILES, []
+        return files, STACK_FILES, ["the Pulumi CLI is not here: only the stack files say which stacks exist"]
     done = subprocess.run(
         ["pulumi", "stack", "ls", "--json"], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
     )
     try:
         if done.returncode == 0:
-            return stacks_of_pulumi_json(done.stdout), PULUMI_STACK_LS, []
+            listed = stacks_of_pulumi_json(done.stdout)
+            return sorted({*files, *listed}), f"{STACK_FILES} and {PULUMI_STACK_LS}", []
         why = done.stderr.strip().splitlines()[-1:] or ["no message"]
     except (ValueError, KeyError, TypeError) as error:
         why = [f"its output is not a JSON list of stacks: {error}"]
-    return stack_names(), STACK_FILES, [f"`pulumi stack ls --json` failed ({why[0]}); used {STACK_FILES}"]
+    return files, STACK_FILES, [f"`pulumi stack ls --json` failed ({why[0]}); used {STACK_FILES} alone"]
 
 
 def stacks_of_pulumi_json(text: str) -> list[str]:
@@ -113,90 +93,91 @@ def stacks_of_pulumi_json(text: str) -> list[str]:
     return sorted(str(entry["name"]).rsplit("/", 1)[-1] for entry in json.loads(text))
 
 
-def find_strays(client: EC2Client, course: str, known: KnownServers) -> list[Stray]:
-    strays = [
-        Stray("instance", server.instance_id, server.name, server.stack, server.student, why)
-        for server in find_servers(client, course)
-        if (why := known.why_stray(server.stack, server.student))
-    ]
-    groups = client.get_paginator("describe_security_groups").paginate(Filters=course_filters(course))
-    for page in groups:
-        for group in page.get("SecurityGroups", []):
-            strays += _stray("security group", group["GroupId"], group["GroupName"], group.get("Tags"), known)
-    for key in client.describe_key_pairs(Filters=course_filters(course)).get("KeyPairs", []):
-        strays += _stray("key pair", key.get("KeyPairId", ""), key.get("KeyName", ""), key.get("Tags"), known)
-    return strays
-
-
-def _stray(kind: str, resource_id: str, name: str, tags: object, known: KnownServers) -> list[Stray]:
-    values = tag_map(tags)
-    stack, student = values.get(plan.TAG_STACK, ""), values.get(plan.TAG_STUDENT, "")
-    why = known.why_stray(stack, student)
-    return [Stray(kind, resource_id, name, stack, student, why)] if why else []
+def course_stack_files(course: str) -> list[str]:
+    """The stack files here whose course is this one."""
+    found = []
+    for stack in stack_names():
+        try:
+            if stack_course_and_region(stack)[0] == course:
+                found.append(stack)
+        except ConfigError:
+            continue
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    known = known_servers()
+    if args.snapshot_days < 0:
+        print(f"--snapshot-days {args.snapshot_days}: give 0 or more days", file=sys.stderr)
+        return 2
     try:
-        client = ec2_client(args.region)
-        with aws_errors(args.region):
-            strays = find_strays(client, args.course, known)
+        target = class_target(args)
+        known = known_servers()
+        client = ec2_client(target.region)
+        with aws_errors(target.region):
+            found = find_strays(client, target.course, known, args.snapshot_days, datetime.now(UTC))
             console.print(f"stacks known from {known.source}: {', '.join(sorted(known.students)) or 'none'}")
-            for note in known.notes:
-                console.print(note)
+            for note in [*known.notes, *found.notes]:
+                console.print(note, markup=False, highlight=False)
+            strays = found.strays
             if not strays:
-                console.print(f"nothing of course {args.course} is left over in {client.meta.region_name}.")
+                console.print(f"nothing of course {target.course} is left over in {client.meta.region_name}.")
                 return 0
             console.print(strays_table(strays))
-            if not args.yes:
-                console.print(f"nothing deleted: run again with --yes to delete these {len(strays)}.")
+            refusal = running_refusal(strays, target)
+            if refusal:
+                console.print(refusal, markup=False, highlight=False)
+                # Only a listing was asked for (no terminal to confirm in, no --yes): that is done.
+                return 1 if args.yes or sys.stdin.isatty() else 0
+            if not confirmed(args.yes, target, len(strays), console):
                 return 0
-            failures = delete(client, strays, console)
+            done, failures = delete(client, strays)
     except AccountError as error:
         print(error, file=sys.stderr)
         return 2
+    for line in [*failures, *done]:
+        console.print(line, markup=False, highlight=False)
     return 1 if failures else 0
+
+
+def running_refusal(strays: list[Stray], target: ClassTarget) -> str:
+    """Why nothing may be deleted: running servers of a course whose stack files are here
+    (a roster edited by mistake, another backend's stack: the class may be in use)."""
+    running = [stray for stray in strays if stray.running]
+    files = course_stack_files(target.course) if running else []
+    if not running or not files:
+        return ""
+    who = ", ".join(stray.student or stray.stack for stray in running)
+    return (
+        f"nothing deleted: {len(running)} of these servers are running ({who}) and course "
+        f"{target.course} has stack files here ({', '.join(files)}), so they may be in use. If they "
+        f"are really left over, stop them first (python -m flasklab class stop --course "
+        f"{target.course} --student NAME), then sweep again."
+    )
+
+
+def confirmed(yes: bool, target: ClassTarget, count: int, console: Console) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        console.print(
+            f"nothing deleted: to delete these {count}, run sweep in a terminal and type the course's "
+            f"name when asked, or add --yes.",
+            markup=False,
+        )
+        return False
+    answer = input(
+        f"To delete these {count}, type the course's name ({target.course}); anything else keeps them: "
+    )
+    if answer.strip() != target.course:
+        console.print("nothing deleted.")
+        return False
+    return True
 
 
 def strays_table(strays: list[Stray]) -> Table:
     table = Table("kind", "id", "name", "stack", "student", "left over because")
     for stray in strays:
-        table.add_row(
-            stray.kind, stray.resource_id, stray.name, stray.stack, stray.student or "-", stray.why
-        )  # fmt: skip
+        kind = f"{stray.kind} (running)" if stray.running else stray.kind
+        table.add_row(kind, stray.resource_id, stray.name, stray.stack, stray.student or "-", stray.why)
     return table
-
-
-def delete(client: EC2Client, strays: list[Stray], console: Console) -> list[str]:
-    """Instances first (their groups are in use until they are gone), then groups and keys."""
-    instances = [s.resource_id for s in strays if s.kind == "instance"]
-    for batch in chunks(instances, BATCH):
-        client.terminate_instances(InstanceIds=batch)
-    for batch in chunks(instances, BATCH):
-        client.get_waiter("instance_terminated").wait(InstanceIds=batch)
-    if instances:
-        console.print(f"terminated {len(instances)} instances")
-    failures = [problem for stray in strays if (problem := _delete_one(client, stray))]
-    for problem in failures:
-        console.print(problem)
-    deleted = len(strays) - len(instances) - len(failures)
-    console.print(f"deleted {deleted} security groups and key pairs; {len(failures)} kept")
-    return failures
-
-
-def _delete_one(client: EC2Client, stray: Stray) -> str:
-    """Deletes a security group or key pair; what went wrong, or ''."""
-    try:
-        if stray.kind == "security group":
-            client.delete_security_group(GroupId=stray.resource_id)
-        elif stray.kind == "key pair":
-            client.delete_key_pair(KeyName=stray.name)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "DependencyViolation":
-            return (
-                f"security group {stray.resource_id} is still in use (by an instance or another group's "
-                f"rule), so it is kept: find it in the EC2 console, and run sweep again once it is free."
-            )
-        return f"{stray.kind} {stray.resource_id} is kept: {client_error_message(error)}"
-    return ""
