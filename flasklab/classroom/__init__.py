@@ -8,6 +8,10 @@ one-line help; several commands may share a module, which then reads `args.comma
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "check every student's server at once: a table, a CSV, exit 1 if any fails"),
     "rebuild": ("rebuild", "replace one student's server: prints (or --run runs) its pulumi up --replace"),
+    "roster": (
+        "roster_import",
+        "make a roster from an LMS's export (roster import FILE): ids, names kept out of git",
+    ),
     "sheet": ("sheet", "the class's access sheet: a hosts file, a CSV, a printable page and the keys"),
     "stacks": ("student_stacks", "write one stack file per roster row from a template stack"),
     "status": ("status", "the course's servers in AWS now (state, uptime, address) and a fresh hosts file"),
