@@ -24,6 +24,19 @@ import yaml
 
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
+
+# Re-exported: flasklab.settings' public names stay importable from here.
+from flasklab.network_settings import (
+    PORT_RANGE as PORT_RANGE,
+)
+from flasklab.network_settings import (
+    SERVER_NAME_MAX_LENGTH as SERVER_NAME_MAX_LENGTH,
+)
+from flasklab.network_settings import (
+    network_problems,
+    readiness_port_problems,
+    why_not_public,
+)
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
 from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
@@ -50,15 +63,8 @@ _RANGE_HINTS = {
     "readyTimeoutMinutes": " (minutes)",
     "autoStopIdleMinutes": " (minutes; 0 turns the idle stop off: `pulumi config set autoStopIdleMinutes 0`)",
 }
-PORT_RANGE = (1, 65535)
 # appName names a Unix user, a systemd unit and a database user.
 APP_NAME_MAX_LENGTH = 31
-SERVER_NAME_MAX_LENGTH = 253
-
-# Host names as Nginx and Apache match them. Unlike DNS host names, an underscore
-# is allowed: tutorial 001 serves "practica_flask" through /etc/hosts.
-_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
-_SERVER_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _APP_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{APP_NAME_MAX_LENGTH - 1}}}$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _APP_ENTRY = re.compile(rf"^(?P<module>{_IDENTIFIER}(\.{_IDENTIFIER})*):(?P<callable>{_IDENTIFIER}(\(\))?)$")
@@ -67,8 +73,6 @@ _GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
-# EC2 imports RSA and ED25519 public keys only.
-_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( [^\x00-\x1f\x7f]*)?$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -91,19 +95,6 @@ RESERVED_ENV = {
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
 _EMAIL = re.compile(r"^[^@\s'\\\x00-\x1f\x7f]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
-# Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
-_PRIVATE_SUFFIXES = (
-    ".test",
-    ".local",
-    ".lan",
-    ".localhost",
-    ".invalid",
-    ".example",
-    ".internal",
-    ".home.arpa",
-)
-_EC2_HOSTNAME = re.compile(r"(^ip-\d+-\d+-\d+-\d+\.|^ec2-\d+-\d+-\d+-\d+\.|\.amazonaws\.com$)")
-
 # A stack's config after coercion: every declared key -> its value in the declared type
 # (None where the raw value could not be coerced: a problem says so).
 _Values = dict[str, Any]
@@ -260,7 +251,8 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     values = _coerce_all(raw, problems)
     problems += [
         *_machine_problems(values),
-        *_network_problems(values),
+        *network_problems(values, _server_names(values)),
+        *_readiness_port_problems(values),
         *_free_text_problems(values),
         *_app_code_problems(values),
         *_app_runtime_problems(values),
@@ -437,29 +429,22 @@ def _machine_problems(values: _Values) -> Iterator[str]:
     yield from _range_problems(values, "autoStopIdleMinutes")
 
 
-def _network_problems(values: _Values) -> Iterator[str]:
-    """serverName, serverAliases, openPorts, sshCidrs, webCidrs, keyName, sshPublicKey."""
-    server_name, *aliases = _server_names(values)
-    yield from _server_name_problems("serverName", server_name)
-    for alias in aliases:
-        yield from _server_name_problems("serverAliases", alias)
-    if server_name in aliases or len(set(aliases)) != len(aliases):
-        yield "serverAliases repeats a name; list every name once."
-    yield from _port_problems(values["openPorts"] or [])
-    for key in ("sshCidrs", "webCidrs"):
-        yield from _cidr_problems(key, values[key] or [])
-    key_name = _text(values, "keyName")
-    public_key = _text(values, "sshPublicKey")
-    if key_name and public_key:
-        yield (
-            "keyName and sshPublicKey are both set; use one: `pulumi config rm sshPublicKey` to use "
-            "the existing key pair, or `pulumi config rm keyName` to create one from the public key."
-        )
-    if public_key and not _SSH_KEY.fullmatch(public_key):
-        yield (
-            "sshPublicKey is not an OpenSSH public key EC2 imports; paste the one line of your .pub "
-            "file, an ED25519 or RSA key (it starts with ssh-ed25519 or ssh-rsa), never the private key."
-        )
+def _readiness_port_problems(values: _Values) -> Iterator[str]:
+    """The ports `pulumi up`'s wait uses: HTTP on 80 unless the site is HTTPS from first boot
+    (then 443, which the TLS checks require); SSH on 22 when it has a key to log in with
+    (the stack's own key, or sshPrivateKey)."""
+    if not values["waitForReady"]:
+        return
+    tls = TLS_MODES.get(values["tls"] or "")
+    has_login_key = bool(_text(values, "sshPrivateKey")) or not (
+        _text(values, "keyName") or _text(values, "sshPublicKey")
+    )
+    yield from readiness_port_problems(
+        [port for port in values["openPorts"] or [] if port is not None],
+        # letsencrypt requires port 80 for its own reason, said by the TLS checks.
+        http_check=tls is not None and tls.enabled_at_boot == "http" and tls.name != "letsencrypt",
+        ssh_wait=has_login_key,
+    )
 
 
 def _free_text_problems(values: _Values) -> Iterator[str]:
@@ -674,7 +659,7 @@ def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Ite
             "`pulumi config set tlsEmail teacher@your-school.org`."
         )
     for name in names:
-        reason = _why_not_public(name)
+        reason = why_not_public(name)
         if reason:
             yield (
                 f"tls letsencrypt: {name!r} {reason}, so it cannot be a public domain. Let's Encrypt "
@@ -692,51 +677,6 @@ def _range_problems(values: _Values, key: str) -> Iterator[str]:
     low, high = RANGES[key]
     if value is not None and not low <= value <= high:
         yield f"{key}: {value} is out of range; use {low} to {high}{_RANGE_HINTS.get(key, '')}."
-
-
-def _port_problems(ports: list[int]) -> Iterator[str]:
-    low, high = PORT_RANGE
-    for port in ports:
-        if port is not None and not low <= port <= high:
-            yield f"openPorts: {port} is not a TCP port; use numbers from {low} to {high}."
-    if len(set(ports)) != len(ports):
-        yield "openPorts repeats a port; list every port once."
-
-
-def _cidr_problems(key: str, cidrs: list[str]) -> Iterator[str]:
-    for cidr in cidrs:
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except ValueError as error:
-            yield (
-                f"{key}: {cidr!r} is not a valid CIDR range ({error}). Write an address with its "
-                f"prefix length, e.g. 203.0.113.7/32 for one address or 0.0.0.0/0 for everyone."
-            )
-
-
-def _server_name_problems(key: str, name: str) -> Iterator[str]:
-    if not name or len(name) > SERVER_NAME_MAX_LENGTH or not _SERVER_NAME.fullmatch(name):
-        yield (
-            f"{key}: {name!r} is not a valid server name. Use lowercase letters, digits, '-' and "
-            f"'_' in dot-separated parts that do not start or end with '-', e.g. practica_flask "
-            f"or flask.example.org."
-        )
-
-
-def _why_not_public(name: str) -> str:
-    """Why a server name cannot be a public DNS name ('' if it can be)."""
-    if "." not in name:
-        return "has no dot"
-    if all(label.isdigit() for label in name.split(".")):
-        return "is an IP address, not a domain name"
-    if "_" in name:
-        return "holds an underscore, which DNS host names cannot"
-    for suffix in _PRIVATE_SUFFIXES:
-        if name.endswith(suffix):
-            return f"ends in {suffix}, which is reserved for private use"
-    if _EC2_HOSTNAME.search(name):
-        return "is one of EC2's own host names, which change with the server and are not yours"
-    return ""
 
 
 # Stage 3: build, from values that passed every check.

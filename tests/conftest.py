@@ -32,7 +32,7 @@ ARM_FAMILIES = {"t4g", "a1", "m7g"}
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE_COMMAND = "command:remote:Command"
-MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock"
+MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMockMoc"
 MOCK_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-7Hq\n-----END OPENSSH PRIVATE KEY-----\n"
 )
