@@ -30,6 +30,7 @@ from botocore.exceptions import (
 )
 
 from flasklab import plan
+from flasklab.aws_regions import refuse_unknown_region
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -66,6 +67,7 @@ def ec2_client(region: str | None, max_attempts: int = MAX_ATTEMPTS) -> EC2Clien
     ~/.aws/config)."""
     config = Config(retries={"mode": RETRY_MODE, "max_attempts": max_attempts})
     region = region or os.environ.get("AWS_REGION") or None
+    refuse_unknown_region(region, "--region", AccountError)
     with aws_errors(region):
         return boto3.session.Session(region_name=region).client("ec2", config=config)
 
