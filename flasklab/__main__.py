@@ -13,13 +13,18 @@ import importlib
 import sys
 from typing import Any
 
-import yaml
+from flasklab.environment import exit_for_missing_package
 
-from flasklab.app_secrets import generate_locally
-from flasklab.classroom import COMMANDS as CLASS_COMMANDS
-from flasklab.render import render_user_data
-from flasklab.settings import ConfigError, Settings
-from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
+try:
+    import yaml
+
+    from flasklab.app_secrets import generate_locally
+    from flasklab.classroom import COMMANDS as CLASS_COMMANDS
+    from flasklab.render import render_user_data
+    from flasklab.settings import ConfigError, Settings
+    from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
+except ModuleNotFoundError as missing:  # run from a Python without flasklab's packages
+    exit_for_missing_package(missing)
 
 RENDER_HELP = "print the user-data a stack's server would get"
 RENDER_DESCRIPTION = (
@@ -85,7 +90,9 @@ def _stack_arguments(command: argparse.ArgumentParser, several: bool) -> None:
 
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
-        prog="python -m flasklab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="flasklab" if sys.argv[0].endswith("/flasklab") else "python -m flasklab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = main_parser.add_subparsers(dest="command", required=True)
     _stack_arguments(_command(commands, "render", RENDER_HELP, RENDER_DESCRIPTION), False)
@@ -131,6 +138,13 @@ def _load(
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except ModuleNotFoundError as missing:  # a command's own imports (boto3, rich, ...)
+        exit_for_missing_package(missing)
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     if args.command == "class":
         status: int = importlib.import_module(f"flasklab.classroom.{args.class_module}").run(args)
