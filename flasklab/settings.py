@@ -6,43 +6,38 @@ to its declared type, check every concern (the machine, its network, the app, it
 settings, its database and secrets, HTTPS), then build the Settings. Any problem
 raises ConfigError listing every problem at once, each with how to fix it.
 Nothing here imports Pulumi: `pulumi up` and `python -m flasklab` share it.
+
+Split by concern: stage 1 (the declared keys and coercion) is flasklab/settings_coercion.py,
+the network's checks flasklab/network_settings.py; their public names are importable from
+here as before.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import keyword
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from flasklab import network_settings, settings_coercion
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
-
-# Re-exported: flasklab.settings' public names stay importable from here.
-from flasklab.network_settings import (
-    PORT_RANGE as PORT_RANGE,
-)
-from flasklab.network_settings import (
-    SERVER_NAME_MAX_LENGTH as SERVER_NAME_MAX_LENGTH,
-)
-from flasklab.network_settings import (
-    network_problems,
-    readiness_port_problems,
-    why_not_public,
-)
+from flasklab.network_settings import network_problems, readiness_port_problems, why_not_public
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
+from flasklab.settings_coercion import Values, coerce_all
 from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+# Names of the modules split from this one, importable from here as before.
+PROJECT_DIR = settings_coercion.PROJECT_DIR
+PROJECT_FILE = settings_coercion.PROJECT_FILE
+declared_keys = settings_coercion.declared_keys
+setting_value = settings_coercion.setting_value
+PORT_RANGE = network_settings.PORT_RANGE
+SERVER_NAME_MAX_LENGTH = network_settings.SERVER_NAME_MAX_LENGTH
+
 NAMESPACE = "flasklab"
 
 DEBIAN_RELEASES = {"12": "bookworm", "13": "trixie"}
@@ -95,9 +90,7 @@ RESERVED_ENV = {
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
 _EMAIL = re.compile(r"^[^@\s'\\\x00-\x1f\x7f]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
-# A stack's config after coercion: every declared key -> its value in the declared type
-# (None where the raw value could not be coerced: a problem says so).
-_Values = dict[str, Any]
+_Values = Values
 
 
 class ConfigError(Exception):
@@ -220,26 +213,6 @@ class Settings:
         return (self.server_name, *self.server_aliases)
 
 
-@cache
-def declared_keys() -> dict[str, dict[str, Any]]:
-    """The config keys declared in Pulumi.yaml's config block: name -> {type, description, default}."""
-    project = yaml.safe_load(PROJECT_FILE.read_text())
-    return {
-        key: spec
-        for key, spec in (project.get("config") or {}).items()
-        if ":" not in key and isinstance(spec, dict)
-    }
-
-
-def setting_value(raw: Mapping[str, Any], key: str) -> Any:
-    """One setting's value in its declared type: its default when unset or unreadable (then
-    load_settings says what is wrong with it)."""
-    spec = declared_keys()[key]
-    value = raw.get(key)
-    coerced = None if value is None else _coerce(key, value, spec, [])
-    return spec["default"] if coerced is None else coerced
-
-
 def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Collection[str] = ()) -> Settings:
     """Validate a stack's config (keys without the 'flasklab:' prefix) into Settings.
 
@@ -248,7 +221,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     so a teacher fixes a stack in one go.
     """
     problems: list[str] = []
-    values = _coerce_all(raw, problems)
+    values = coerce_all(raw, problems)
     problems += [
         *_machine_problems(values),
         *network_problems(values, _server_names(values)),
@@ -266,109 +239,6 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     if problems:
         raise ConfigError(problems, stack)
     return _build(values, stack)
-
-
-# Stage 1: coerce.
-
-
-def _coerce_all(raw: Mapping[str, Any], problems: list[str]) -> _Values:
-    """Every declared key's value in its declared type, its default when unset; a problem
-    for each key that is not declared and each value that cannot be coerced."""
-    declared = declared_keys()
-    for key in raw:
-        if key not in declared:
-            close = difflib.get_close_matches(key, declared, n=1)
-            hint = f" Did you mean {close[0]}?" if close else ""
-            problems.append(
-                f"{key} is not a flasklab setting.{hint} Remove it with "
-                f"`pulumi config rm {key}`; the settings are listed in Pulumi.yaml and the README."
-            )
-    values: _Values = {}
-    for key, spec in declared.items():
-        value = raw.get(key)
-        if key in raw and value is None:
-            problems.append(
-                f"{key} is empty (null in the stack file); give it a value, or remove it to use the "
-                f"default: `pulumi config rm {key}`."
-            )
-        values[key] = spec["default"] if value is None else _coerce(key, value, spec, problems)
-    return values
-
-
-def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) -> Any:
-    """Bring a raw value (a string from Pulumi, or YAML from a stack file) to its declared type."""
-    kind = spec["type"]
-    if kind == "string":
-        if isinstance(value, bool | float):
-            # YAML read it as something else: 1.10 is the number 1.1, on is true. Refused;
-            # its text goes on to the checks, so nothing more is said of it.
-            problems.append(
-                f"{key}: YAML reads this value as {value!r}, not as the text you wrote; put it in quotes "
-                f'in the stack file (flasklab:{key}: "...") or set it with `pulumi config set {key} ...`.'
-            )
-            return str(value)
-        if isinstance(value, int):
-            return str(value)
-        if not isinstance(value, str):
-            problems.append(
-                f"{key} must be a text value, not {value!r}; see `pulumi config set {key} ...` in the README."
-            )
-            return None
-        return value
-    if kind == "integer":
-        if isinstance(value, bool):
-            problems.append(f"{key} must be a whole number, not {value!r}.")
-            return None
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            problems.append(
-                f"{key} must be a whole number, not {value!r}: e.g. "
-                f"`pulumi config set {key} {spec['default']}`."
-            )
-            return None
-    if kind == "boolean":
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        if not isinstance(value, bool):
-            problems.append(f"{key} must be true or false, not {value!r}: `pulumi config set {key} false`.")
-            return None
-        return value
-    if kind == "array":
-        return _coerce_array(key, value, spec, problems)
-    if kind == "object":
-        return _coerce_object(key, value, problems)
-    raise AssertionError(f"Pulumi.yaml declares {key} with unsupported type {kind}")
-
-
-def _coerce_array(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) -> list[Any] | None:
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
-        except yaml.YAMLError:
-            value = None
-    if not isinstance(value, list):
-        problems.append(f"{key} must be a list: set items with `pulumi config set --path '{key}[0]' VALUE`.")
-        return None
-    item_spec = {"type": spec.get("items", {}).get("type", "string"), "default": ""}
-    items = [_coerce(f"{key}[{i}]", item, item_spec, problems) for i, item in enumerate(value)]
-    return [item.strip() if isinstance(item, str) else item for item in items]
-
-
-def _coerce_object(key: str, value: Any, problems: list[str]) -> dict[str, Any] | None:
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value) if value.strip() else {}
-        except yaml.YAMLError:
-            value = None
-    if not isinstance(value, dict):
-        problems.append(
-            f"{key} must be a map of names to values: set one with "
-            f"`pulumi config set --path {key}.NAME VALUE`."
-        )
-        return None
-    item_spec = {"type": "string", "default": ""}
-    return {str(name): _coerce(f"{key}.{name}", item, item_spec, problems) for name, item in value.items()}
 
 
 def _hidden_or_self(path: str) -> bool:
