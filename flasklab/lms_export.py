@@ -122,7 +122,12 @@ def decode(data: bytes) -> str:
 
 
 def _rows(text: str) -> list[list[str]]:
-    """The file's rows, split by the separator whose header names known columns."""
+    """The file's rows, split by the separator whose header names known columns (or the one
+    Excel's `sep=;` first line names)."""
+    first, _, rest = text.partition("\n")
+    excel_hint = re.fullmatch(r'"?sep=(.)"?\r?', first)
+    if excel_hint:
+        return list(csv.reader(io.StringIO(rest), delimiter=excel_hint[1]))
     sample = "\n".join(text.splitlines()[:20])
     try:
         sniffed = [csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter]

@@ -131,6 +131,12 @@ def test_spanish_and_swedish_headers_are_read():
     assert read_export(export_bytes(swedish, "\t"))[0][0].person.student == "bjorn"
 
 
+def test_excels_sep_line_names_the_separator():
+    data = b"sep=;\r\n" + export_bytes(teams(), ";", "excel-cp1252")
+    students, _ = read_export(data)
+    assert [s.person.student for s in students] == ["jose-nunez", "ana", "ana-2", "asa"]
+
+
 def test_id_column_chooses_where_ids_come_from(tmp_path, capsys):
     export = tmp_path / "grades.csv"
     export.write_bytes(export_bytes(canvas()))
