@@ -163,7 +163,7 @@ def read_export(data: bytes, id_column: str | None = None) -> tuple[list[Importe
     header = [cell.strip() for cell in rows[0]]
     roles = _roles(header)
     sources = _id_sources(header, roles, id_column)
-    if not {"username", "login", "email", "first", "full"} & roles.keys():
+    if id_column is None and not {"username", "login", "email", "first", "full"} & roles.keys():
         raise ExportError(
             f"line 1 ({', '.join(header)}) names no column of usernames, emails or names. Export the "
             f"participants (Moodle), the gradebook (Canvas) or the grades (Google Classroom, Teams) as "

@@ -150,6 +150,17 @@ def test_id_column_chooses_where_ids_come_from(tmp_path, capsys):
     assert "--id-column 'Email' is not a column of the file; its columns: Student, ID, SIS User ID" in error
 
 
+def test_id_column_reads_a_file_of_no_known_lms():
+    rows = [["Matrícula", "Grupo"], ["2024017", "A"], ["2024018", "A"]]
+    with pytest.raises(ExportError, match="names no column of usernames"):
+        read_export(export_bytes(rows))
+    students, _ = read_export(export_bytes(rows), id_column="matricula")
+    assert [(s.person.student, s.source) for s in students] == [
+        ("s2024017", "Matrícula"),
+        ("s2024018", "Matrícula"),
+    ]
+
+
 def test_an_empty_id_column_cell_is_refused_by_line_and_nothing_is_written(tmp_path, capsys):
     export = tmp_path / "moodle.csv"
     export.write_bytes(export_bytes(moodle()))
