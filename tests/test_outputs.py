@@ -51,6 +51,16 @@ def test_outputs_saved_without_show_secrets_exit_2_with_the_command_to_get_them(
     assert no_file_holds_a_hidden_secret(tmp_path, saved)
 
 
+def test_one_students_hidden_key_is_refused_too(saved_outputs, tmp_path, capsys):
+    saved = saved_outputs("class-demo")
+    document = json.loads(saved.read_text())
+    document[outputs.SSH_PRIVATE_KEYS]["ana"] = "[secret]"
+    saved.write_text(json.dumps(document))
+    assert run_command("sheet", "class-demo", saved, tmp_path) == 2
+    assert "saved without --show-secrets" in capsys.readouterr().err
+    assert no_file_holds_a_hidden_secret(tmp_path, saved)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(
     ("document", "what"),
@@ -114,7 +124,12 @@ def test_no_message_suggests_saving_the_keys_inside_the_project(tmp_path, capsys
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.just(outputs.HIDDEN_SECRET),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(

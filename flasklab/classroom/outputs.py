@@ -105,7 +105,7 @@ def parse_outputs(outputs: Any, stack: str) -> list[StudentAccess]:
     OutputsError saying what is wrong with anything else."""
     if not isinstance(outputs, dict):
         raise _malformed(stack, "they are not a JSON object of outputs")
-    hidden = sorted(key for key in (SSH_PRIVATE_KEYS, SSH_PRIVATE_KEY) if outputs.get(key) == HIDDEN_SECRET)
+    hidden = sorted(key for key in (SSH_PRIVATE_KEYS, SSH_PRIVATE_KEY) if _hides_a_secret(outputs.get(key)))
     if hidden:
         raise OutputsError(
             f"the outputs of stack {stack} were saved without --show-secrets: Pulumi wrote "
@@ -130,6 +130,12 @@ def parse_outputs(outputs: Any, stack: str) -> list[StudentAccess]:
     if not isinstance(key, str):
         raise _malformed(stack, f"{SSH_PRIVATE_KEY} is not text")
     return [_access(stack, outputs, key, outputs.get(FIRST_BOOT_SECONDS), "the outputs", stack)]
+
+
+def _hides_a_secret(value: Any) -> bool:
+    """Pulumi's placeholder, for the whole output or (in a map) for one student's key."""
+    values = value.values() if isinstance(value, dict) else [value]
+    return any(item == HIDDEN_SECRET for item in values)
 
 
 def _malformed(stack: str, what: str) -> OutputsError:
