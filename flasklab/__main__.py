@@ -13,13 +13,43 @@ import importlib
 import sys
 from typing import Any
 
-import yaml
+from flasklab.environment import exit_for_missing_package
 
-from flasklab.app_secrets import generate_locally
-from flasklab.classroom import COMMANDS as CLASS_COMMANDS
-from flasklab.render import render_user_data
-from flasklab.settings import ConfigError, Settings
-from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
+try:
+    import yaml
+
+    from flasklab.app_secrets import generate_locally
+    from flasklab.classroom import COMMANDS as CLASS_COMMANDS
+    from flasklab.render import render_user_data
+    from flasklab.settings import ConfigError, Settings
+    from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names
+except ModuleNotFoundError as missing:  # run from a Python without flasklab's packages
+    exit_for_missing_package(missing)
+
+RENDER_HELP = "print the user-data a stack's server would get"
+RENDER_DESCRIPTION = (
+    "Print the #cloud-config user-data a stack's server gets at first boot, with throwaway "
+    "secrets (pulumi up generates the real ones). Nothing is created."
+)
+REHEARSE_HELP = "boot stacks' user-data in local Debian containers and check they serve"
+REHEARSE_DESCRIPTION = (
+    "Boot the exact user-data of one or more stacks with real cloud-init under real systemd, "
+    "each in a local Debian container (systemd-nspawn) with its own network, and probe the "
+    "site as pulumi up's wait and class check do. Needs root on a Debian machine with the "
+    "packages scripts/setup.sh installs (debootstrap, systemd-container, slirp4netns); "
+    "nothing of this machine's services is touched. The container is removed after its "
+    "report unless --keep."
+)
+CLEAN_HELP = "stop and remove rehearsals left running (--keep, or killed)"
+CLEAN_DESCRIPTION = (
+    "Stop and remove every rehearsal container, network and mount left on this machine by "
+    "--keep or by a killed rehearsal. Needs root, as rehearse does."
+)
+CLASS_HELP = "a whole class: its roster, servers, access sheet and checks"
+CLASS_DESCRIPTION = (
+    "Manage a whole class: make its roster from an LMS export, see and stop or start its "
+    "servers in AWS, write its access sheet, check every server, rebuild one student's."
+)
 
 
 def setting_override(text: str) -> tuple[str, Any]:
@@ -60,15 +90,13 @@ def _stack_arguments(command: argparse.ArgumentParser, several: bool) -> None:
 
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(
-        prog="python -m flasklab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="flasklab" if sys.argv[0].endswith("/flasklab") else "python -m flasklab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = main_parser.add_subparsers(dest="command", required=True)
-    _stack_arguments(
-        commands.add_parser("render", help="print the user-data a stack's server would get"), False
-    )
-    rehearse = commands.add_parser(
-        "rehearse", help="boot stacks' user-data in local Debian containers and check they serve"
-    )
+    _stack_arguments(_command(commands, "render", RENDER_HELP, RENDER_DESCRIPTION), False)
+    rehearse = _command(commands, "rehearse", REHEARSE_HELP, REHEARSE_DESCRIPTION)
     _stack_arguments(rehearse, True)
     rehearse.add_argument("--all", action="store_true", help="every stack in stacks/")
     rehearse.add_argument(
@@ -77,9 +105,15 @@ def parser() -> argparse.ArgumentParser:
     rehearse.add_argument(
         "--keep", action="store_true", help="leave the containers running and say how to enter and stop them"
     )
-    commands.add_parser("clean", help="stop and remove rehearsals left running (--keep, or killed)")
-    _class_commands(commands.add_parser("class", help="a whole class: its servers, access sheet and checks"))
+    _command(commands, "clean", CLEAN_HELP, CLEAN_DESCRIPTION)
+    _class_commands(_command(commands, "class", CLASS_HELP, CLASS_DESCRIPTION))
     return main_parser
+
+
+def _command(commands: Any, name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does, not only its options."""
+    command: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=description)
+    return command
 
 
 def _class_commands(class_parser: argparse.ArgumentParser) -> None:
@@ -104,6 +138,13 @@ def _load(
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except ModuleNotFoundError as missing:  # a command's own imports (boto3, rich, ...)
+        exit_for_missing_package(missing)
+
+
+def _run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     if args.command == "class":
         status: int = importlib.import_module(f"flasklab.classroom.{args.class_module}").run(args)

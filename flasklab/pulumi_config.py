@@ -7,12 +7,17 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from flasklab.settings import NAMESPACE
+from flasklab.aws_regions import region_problem
+from flasklab.settings import NAMESPACE, ConfigError
 
 
 def read_stack_config() -> dict[str, Any]:
     """Every flasklab key set on the stack, as Pulumi passes it (strings, JSON for lists),
-    including keys flasklab does not know, so typos are reported rather than ignored."""
+    including keys flasklab does not know, so typos are reported rather than ignored.
+    A region EC2 does not have ends the program at once, before any resource."""
+    region = pulumi.Config("aws").get("region")
+    if region and (problem := region_problem(region, "aws:region")):
+        raise pulumi.RunError(str(ConfigError([problem], pulumi.get_stack())))
     config = pulumi.Config(NAMESPACE)
     prefix = f"{NAMESPACE}:"
     keys = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}

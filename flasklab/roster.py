@@ -46,6 +46,13 @@ LIST_SETTINGS = ("serverAliases",)
 STUDENT_NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?")
 STUDENT_NAME_MAX_LENGTH = 24
 MAX_STUDENTS = 250
+# A roster is committed and feeds resource names and tags: names and emails stay out of it
+# (extra columns are refused, not ignored, so they cannot slip in unnoticed).
+PERSONAL_COLUMNS = r"name|mail|surname|apellido|correo|namn|login|user"
+PERSONAL_DATA_HINT = (
+    " Names and emails belong in NAME.people.csv beside the roster, which git ignores: "
+    "`python -m flasklab class roster import EXPORT` writes both from an LMS's export."
+)
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ def _header_problems(header: list[str]) -> Iterator[str]:
             yield (
                 f"{ROSTER_SETTING}: line 1: {column!r} is not a column a roster may have. Use "
                 f"{', '.join(known)}; the class's other settings are the stack's."
+                + (PERSONAL_DATA_HINT if re.search(PERSONAL_COLUMNS, column, re.IGNORECASE) else "")
             )
     for column in {column for column in header if header.count(column) > 1}:
         yield f"{ROSTER_SETTING}: line 1: the column {column} appears twice; keep one."

@@ -6,30 +6,38 @@ to its declared type, check every concern (the machine, its network, the app, it
 settings, its database and secrets, HTTPS), then build the Settings. Any problem
 raises ConfigError listing every problem at once, each with how to fix it.
 Nothing here imports Pulumi: `pulumi up` and `python -m flasklab` share it.
+
+Split by concern: stage 1 (the declared keys and coercion) is flasklab/settings_coercion.py,
+the network's checks flasklab/network_settings.py; their public names are importable from
+here as before.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import keyword
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from flasklab import network_settings, settings_coercion
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
+from flasklab.network_settings import network_problems, readiness_port_problems, why_not_public
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
+from flasklab.settings_coercion import Values, coerce_all
 from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+# Names of the modules split from this one, importable from here as before.
+PROJECT_DIR = settings_coercion.PROJECT_DIR
+PROJECT_FILE = settings_coercion.PROJECT_FILE
+declared_keys = settings_coercion.declared_keys
+setting_value = settings_coercion.setting_value
+PORT_RANGE = network_settings.PORT_RANGE
+SERVER_NAME_MAX_LENGTH = network_settings.SERVER_NAME_MAX_LENGTH
+
 NAMESPACE = "flasklab"
 
 DEBIAN_RELEASES = {"12": "bookworm", "13": "trixie"}
@@ -50,15 +58,8 @@ _RANGE_HINTS = {
     "readyTimeoutMinutes": " (minutes)",
     "autoStopIdleMinutes": " (minutes; 0 turns the idle stop off: `pulumi config set autoStopIdleMinutes 0`)",
 }
-PORT_RANGE = (1, 65535)
 # appName names a Unix user, a systemd unit and a database user.
 APP_NAME_MAX_LENGTH = 31
-SERVER_NAME_MAX_LENGTH = 253
-
-# Host names as Nginx and Apache match them. Unlike DNS host names, an underscore
-# is allowed: tutorial 001 serves "practica_flask" through /etc/hosts.
-_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
-_SERVER_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _APP_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{APP_NAME_MAX_LENGTH - 1}}}$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _APP_ENTRY = re.compile(rf"^(?P<module>{_IDENTIFIER}(\.{_IDENTIFIER})*):(?P<callable>{_IDENTIFIER}(\(\))?)$")
@@ -67,8 +68,6 @@ _GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|file:///|[\w.-]+@[\w.-]
 _GIT_REF = re.compile(r"^(?!-)(?!.*\.\.)[\w./-]+$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
-# EC2 imports RSA and ED25519 public keys only.
-_SSH_KEY = re.compile(r"^ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( [^\x00-\x1f\x7f]*)?$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -91,22 +90,7 @@ RESERVED_ENV = {
     "FLASK_SESSION_COOKIE_SECURE": "tls",
 }
 _EMAIL = re.compile(r"^[^@\s'\\\x00-\x1f\x7f]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
-# Names that exist only in /etc/hosts or inside a network: no public DNS, no Let's Encrypt.
-_PRIVATE_SUFFIXES = (
-    ".test",
-    ".local",
-    ".lan",
-    ".localhost",
-    ".invalid",
-    ".example",
-    ".internal",
-    ".home.arpa",
-)
-_EC2_HOSTNAME = re.compile(r"(^ip-\d+-\d+-\d+-\d+\.|^ec2-\d+-\d+-\d+-\d+\.|\.amazonaws\.com$)")
-
-# A stack's config after coercion: every declared key -> its value in the declared type
-# (None where the raw value could not be coerced: a problem says so).
-_Values = dict[str, Any]
+_Values = Values
 
 
 class ConfigError(Exception):
@@ -229,26 +213,6 @@ class Settings:
         return (self.server_name, *self.server_aliases)
 
 
-@cache
-def declared_keys() -> dict[str, dict[str, Any]]:
-    """The config keys declared in Pulumi.yaml's config block: name -> {type, description, default}."""
-    project = yaml.safe_load(PROJECT_FILE.read_text())
-    return {
-        key: spec
-        for key, spec in (project.get("config") or {}).items()
-        if ":" not in key and isinstance(spec, dict)
-    }
-
-
-def setting_value(raw: Mapping[str, Any], key: str) -> Any:
-    """One setting's value in its declared type: its default when unset or unreadable (then
-    load_settings says what is wrong with it)."""
-    spec = declared_keys()[key]
-    value = raw.get(key)
-    coerced = None if value is None else _coerce(key, value, spec, [])
-    return spec["default"] if coerced is None else coerced
-
-
 def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Collection[str] = ()) -> Settings:
     """Validate a stack's config (keys without the 'flasklab:' prefix) into Settings.
 
@@ -257,10 +221,11 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     so a teacher fixes a stack in one go.
     """
     problems: list[str] = []
-    values = _coerce_all(raw, problems)
+    values = coerce_all(raw, problems)
     problems += [
         *_machine_problems(values),
-        *_network_problems(values),
+        *network_problems(values, _server_names(values)),
+        *_readiness_port_problems(values),
         *_free_text_problems(values),
         *_app_code_problems(values),
         *_app_runtime_problems(values),
@@ -274,109 +239,6 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     if problems:
         raise ConfigError(problems, stack)
     return _build(values, stack)
-
-
-# Stage 1: coerce.
-
-
-def _coerce_all(raw: Mapping[str, Any], problems: list[str]) -> _Values:
-    """Every declared key's value in its declared type, its default when unset; a problem
-    for each key that is not declared and each value that cannot be coerced."""
-    declared = declared_keys()
-    for key in raw:
-        if key not in declared:
-            close = difflib.get_close_matches(key, declared, n=1)
-            hint = f" Did you mean {close[0]}?" if close else ""
-            problems.append(
-                f"{key} is not a flasklab setting.{hint} Remove it with "
-                f"`pulumi config rm {key}`; the settings are listed in Pulumi.yaml and the README."
-            )
-    values: _Values = {}
-    for key, spec in declared.items():
-        value = raw.get(key)
-        if key in raw and value is None:
-            problems.append(
-                f"{key} is empty (null in the stack file); give it a value, or remove it to use the "
-                f"default: `pulumi config rm {key}`."
-            )
-        values[key] = spec["default"] if value is None else _coerce(key, value, spec, problems)
-    return values
-
-
-def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) -> Any:
-    """Bring a raw value (a string from Pulumi, or YAML from a stack file) to its declared type."""
-    kind = spec["type"]
-    if kind == "string":
-        if isinstance(value, bool | float):
-            # YAML read it as something else: 1.10 is the number 1.1, on is true. Refused;
-            # its text goes on to the checks, so nothing more is said of it.
-            problems.append(
-                f"{key}: YAML reads this value as {value!r}, not as the text you wrote; put it in quotes "
-                f'in the stack file (flasklab:{key}: "...") or set it with `pulumi config set {key} ...`.'
-            )
-            return str(value)
-        if isinstance(value, int):
-            return str(value)
-        if not isinstance(value, str):
-            problems.append(
-                f"{key} must be a text value, not {value!r}; see `pulumi config set {key} ...` in the README."
-            )
-            return None
-        return value
-    if kind == "integer":
-        if isinstance(value, bool):
-            problems.append(f"{key} must be a whole number, not {value!r}.")
-            return None
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            problems.append(
-                f"{key} must be a whole number, not {value!r}: e.g. "
-                f"`pulumi config set {key} {spec['default']}`."
-            )
-            return None
-    if kind == "boolean":
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        if not isinstance(value, bool):
-            problems.append(f"{key} must be true or false, not {value!r}: `pulumi config set {key} false`.")
-            return None
-        return value
-    if kind == "array":
-        return _coerce_array(key, value, spec, problems)
-    if kind == "object":
-        return _coerce_object(key, value, problems)
-    raise AssertionError(f"Pulumi.yaml declares {key} with unsupported type {kind}")
-
-
-def _coerce_array(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) -> list[Any] | None:
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
-        except yaml.YAMLError:
-            value = None
-    if not isinstance(value, list):
-        problems.append(f"{key} must be a list: set items with `pulumi config set --path '{key}[0]' VALUE`.")
-        return None
-    item_spec = {"type": spec.get("items", {}).get("type", "string"), "default": ""}
-    items = [_coerce(f"{key}[{i}]", item, item_spec, problems) for i, item in enumerate(value)]
-    return [item.strip() if isinstance(item, str) else item for item in items]
-
-
-def _coerce_object(key: str, value: Any, problems: list[str]) -> dict[str, Any] | None:
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value) if value.strip() else {}
-        except yaml.YAMLError:
-            value = None
-    if not isinstance(value, dict):
-        problems.append(
-            f"{key} must be a map of names to values: set one with "
-            f"`pulumi config set --path {key}.NAME VALUE`."
-        )
-        return None
-    item_spec = {"type": "string", "default": ""}
-    return {str(name): _coerce(f"{key}.{name}", item, item_spec, problems) for name, item in value.items()}
 
 
 def _hidden_or_self(path: str) -> bool:
@@ -437,29 +299,22 @@ def _machine_problems(values: _Values) -> Iterator[str]:
     yield from _range_problems(values, "autoStopIdleMinutes")
 
 
-def _network_problems(values: _Values) -> Iterator[str]:
-    """serverName, serverAliases, openPorts, sshCidrs, webCidrs, keyName, sshPublicKey."""
-    server_name, *aliases = _server_names(values)
-    yield from _server_name_problems("serverName", server_name)
-    for alias in aliases:
-        yield from _server_name_problems("serverAliases", alias)
-    if server_name in aliases or len(set(aliases)) != len(aliases):
-        yield "serverAliases repeats a name; list every name once."
-    yield from _port_problems(values["openPorts"] or [])
-    for key in ("sshCidrs", "webCidrs"):
-        yield from _cidr_problems(key, values[key] or [])
-    key_name = _text(values, "keyName")
-    public_key = _text(values, "sshPublicKey")
-    if key_name and public_key:
-        yield (
-            "keyName and sshPublicKey are both set; use one: `pulumi config rm sshPublicKey` to use "
-            "the existing key pair, or `pulumi config rm keyName` to create one from the public key."
-        )
-    if public_key and not _SSH_KEY.fullmatch(public_key):
-        yield (
-            "sshPublicKey is not an OpenSSH public key EC2 imports; paste the one line of your .pub "
-            "file, an ED25519 or RSA key (it starts with ssh-ed25519 or ssh-rsa), never the private key."
-        )
+def _readiness_port_problems(values: _Values) -> Iterator[str]:
+    """The ports `pulumi up`'s wait uses: HTTP on 80 unless the site is HTTPS from first boot
+    (then 443, which the TLS checks require); SSH on 22 when it has a key to log in with
+    (the stack's own key, or sshPrivateKey)."""
+    if not values["waitForReady"]:
+        return
+    tls = TLS_MODES.get(values["tls"] or "")
+    has_login_key = bool(_text(values, "sshPrivateKey")) or not (
+        _text(values, "keyName") or _text(values, "sshPublicKey")
+    )
+    yield from readiness_port_problems(
+        [port for port in values["openPorts"] or [] if port is not None],
+        # letsencrypt requires port 80 for its own reason, said by the TLS checks.
+        http_check=tls is not None and tls.enabled_at_boot == "http" and tls.name != "letsencrypt",
+        ssh_wait=has_login_key,
+    )
 
 
 def _free_text_problems(values: _Values) -> Iterator[str]:
@@ -674,7 +529,7 @@ def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Ite
             "`pulumi config set tlsEmail teacher@your-school.org`."
         )
     for name in names:
-        reason = _why_not_public(name)
+        reason = why_not_public(name)
         if reason:
             yield (
                 f"tls letsencrypt: {name!r} {reason}, so it cannot be a public domain. Let's Encrypt "
@@ -692,51 +547,6 @@ def _range_problems(values: _Values, key: str) -> Iterator[str]:
     low, high = RANGES[key]
     if value is not None and not low <= value <= high:
         yield f"{key}: {value} is out of range; use {low} to {high}{_RANGE_HINTS.get(key, '')}."
-
-
-def _port_problems(ports: list[int]) -> Iterator[str]:
-    low, high = PORT_RANGE
-    for port in ports:
-        if port is not None and not low <= port <= high:
-            yield f"openPorts: {port} is not a TCP port; use numbers from {low} to {high}."
-    if len(set(ports)) != len(ports):
-        yield "openPorts repeats a port; list every port once."
-
-
-def _cidr_problems(key: str, cidrs: list[str]) -> Iterator[str]:
-    for cidr in cidrs:
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except ValueError as error:
-            yield (
-                f"{key}: {cidr!r} is not a valid CIDR range ({error}). Write an address with its "
-                f"prefix length, e.g. 203.0.113.7/32 for one address or 0.0.0.0/0 for everyone."
-            )
-
-
-def _server_name_problems(key: str, name: str) -> Iterator[str]:
-    if not name or len(name) > SERVER_NAME_MAX_LENGTH or not _SERVER_NAME.fullmatch(name):
-        yield (
-            f"{key}: {name!r} is not a valid server name. Use lowercase letters, digits, '-' and "
-            f"'_' in dot-separated parts that do not start or end with '-', e.g. practica_flask "
-            f"or flask.example.org."
-        )
-
-
-def _why_not_public(name: str) -> str:
-    """Why a server name cannot be a public DNS name ('' if it can be)."""
-    if "." not in name:
-        return "has no dot"
-    if all(label.isdigit() for label in name.split(".")):
-        return "is an IP address, not a domain name"
-    if "_" in name:
-        return "holds an underscore, which DNS host names cannot"
-    for suffix in _PRIVATE_SUFFIXES:
-        if name.endswith(suffix):
-            return f"ends in {suffix}, which is reserved for private use"
-    if _EC2_HOSTNAME.search(name):
-        return "is one of EC2's own host names, which change with the server and are not yours"
-    return ""
 
 
 # Stage 3: build, from values that passed every check.

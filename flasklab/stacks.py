@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from flasklab.aws_regions import region_problem
 from flasklab.roster import load_servers
 from flasklab.settings import NAMESPACE, PROJECT_DIR, ConfigError, Settings, setting_value
 
@@ -58,6 +59,8 @@ def stack_config(stack: str) -> dict[str, Any]:
         if not colon:
             # As Pulumi reads a stack file: a key without a namespace is the project's.
             namespace, name = NAMESPACE, namespace
+        if (namespace, name) == ("aws", "region") and (problem := region_problem(str(value), "aws:region")):
+            raise ConfigError([problem], stack)
         if namespace != NAMESPACE:
             continue  # provider settings such as aws:region
         if isinstance(value, dict) and "secure" in value:

@@ -12,7 +12,7 @@ from flasklab.stacks import load_stack, load_stack_servers
 from tests.conftest import FAKE_IP, MOCK_PRIVATE_KEY, MOCK_PUBLIC_KEY, TLS_PRIVATE_KEY, mock_ami
 from tests.test_program import INSTANCE, KEY_PAIR, SECURITY_GROUP, assert_only_ever_secret, user_data_sent
 
-STUDENT_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenBenBenBenBenBenBenBenBenBenBenBenBenBenBen ben@laptop"
+STUDENT_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenBenBenBenBenBenBenBenBenBenBenBenBenBenB ben@laptop"
 
 
 def by_name(run, type_: str) -> dict[str, dict]:

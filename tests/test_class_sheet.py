@@ -185,7 +185,8 @@ def test_markup_in_the_outputs_is_shown_as_text_not_run(tmp_path):
         outputs.HOSTS_LINE: f"192.0.2.7 {hostile}",
         outputs.SSH_COMMAND: "ssh admin@192.0.2.7",
     }
-    saved.write_text(json.dumps({outputs.STUDENTS: {f"x{hostile}": entry}}))
+    # ana, on the stack's roster, makes them class-demo's outputs.
+    saved.write_text(json.dumps({outputs.STUDENTS: {f"x{hostile}": entry, "ana": entry}}))
     write_sheet(saved, tmp_path / "sheet")
     page = (tmp_path / "sheet" / "index.html").read_text()
     assert "<script" not in page
@@ -216,7 +217,12 @@ def test_a_student_name_that_is_not_a_file_name_writes_no_key(tmp_path, capsys):
     saved = tmp_path / "outputs.json"
     entry = {outputs.PUBLIC_IP: "192.0.2.7", outputs.HOSTS_LINE: "192.0.2.7 a.practica_flask"}
     saved.write_text(
-        json.dumps({outputs.STUDENTS: {"../a": entry}, outputs.SSH_PRIVATE_KEYS: {"../a": MOCK_PRIVATE_KEY}})
+        json.dumps(
+            {
+                outputs.STUDENTS: {"../a": entry, "ana": entry},
+                outputs.SSH_PRIVATE_KEYS: {"../a": MOCK_PRIVATE_KEY},
+            }
+        )
     )
     folder = tmp_path / "sheet"
     status = main(["class", "sheet", "--stack", "class-demo", "--outputs", str(saved), "--out", str(folder)])

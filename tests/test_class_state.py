@@ -244,7 +244,7 @@ def test_a_stack_names_its_class_course_and_region(ec2, class_demo, capsys):
 def test_a_region_that_does_not_exist_is_refused_at_once(command, capsys):
     assert main(["class", *command, "--region", "us-east1"]) == 2
     err = capsys.readouterr().err
-    assert "there is no AWS region 'us-east1'. Did you mean us-east-1?" in err
+    assert "--region: 'us-east1' is not an AWS region EC2 has. Did you mean us-east-1?" in err
 
 
 def test_course_and_stack_are_one_or_the_other(capsys):

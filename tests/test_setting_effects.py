@@ -22,9 +22,9 @@ from tests.replacement_plan import (
     replaced,
     unwrap,
 )
+from tests.test_class import STUDENT_KEY as KEY
 
 STACK = "dev"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenBenBenBenBenBenBenBenBenBenBenBenBenBenBen ben@laptop"
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nlabsuser-mock-key-9Zt\n-----END RSA PRIVATE KEY-----"
 SCHEDULE = {"stopSchedule": "0 22 * * 1-5"}
 # For each setting: the stack's config before (besides the stack file's) and the change.

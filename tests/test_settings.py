@@ -10,6 +10,7 @@ import pytest
 from flasklab.app_secrets import SECRET_SETTINGS
 from flasklab.settings import RANGES, ConfigError, declared_keys, load_settings
 from flasklab.stacks import load_stack, stack_config
+from tests.conftest import MOCK_PUBLIC_KEY
 
 
 def problems_of(**raw) -> list[str]:
@@ -68,11 +69,11 @@ def test_values_as_pulumi_passes_them_are_accepted():
         ({"serverName": "-bad.example.org"}, "is not a valid server name"),
         ({"serverAliases": ["ok.test", "bad..test"]}, "serverAliases: 'bad..test'"),
         ({"serverAliases": "not a list"}, "serverAliases: 'not a list' is not a valid server name"),
-        ({"openPorts": [22, 70000]}, "70000 is not a TCP port"),
-        ({"openPorts": [22, 22]}, "repeats a port"),
+        ({"openPorts": [22, 80, 70000]}, "70000 is not a TCP port"),
+        ({"openPorts": [22, 80, 22]}, "repeats a port"),
         ({"sshCidrs": ["10.0.0.1/33"]}, "sshCidrs: '10.0.0.1/33' is not a valid CIDR range"),
         ({"webCidrs": ["10.0.0.1/8"]}, "has host bits set"),
-        ({"keyName": "vockey", "sshPublicKey": "ssh-ed25519 AAAA x"}, "are both set; use one"),
+        ({"keyName": "vockey", "sshPublicKey": MOCK_PUBLIC_KEY}, "are both set; use one"),
         ({"sshPublicKey": "-----BEGIN OPENSSH PRIVATE KEY-----"}, "never the private key"),
         ({"appName": "Flask-App"}, "appName: 'Flask-App' must start with a lowercase letter"),
         ({"appRepo": "github.com/x/y"}, "is not a git URL"),
@@ -117,7 +118,7 @@ def test_tutorial_names_with_underscores_are_valid():
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as caught:
-        load_settings({"debianRelease": "10", "openPorts": [0], "appEntry": "x"}, "ana")
+        load_settings({"debianRelease": "10", "openPorts": [0, 22, 80], "appEntry": "x"}, "ana")
     message = str(caught.value)
     assert message.startswith("flasklab cannot use the config of stack 'ana'; nothing was created:")
     assert len(caught.value.problems) == 3

@@ -188,10 +188,11 @@ def test_the_browser_is_installed_for_the_tests_only():
 
 
 def test_pulumis_virtualenv_gets_every_package_flasklab_imports():
-    """`pulumi up` installs requirements.txt into venv/, and a teacher runs the class
-    commands from there too: it must hold flasklab's own dependencies and the pulumi extra."""
+    """`pulumi up` installs requirements.txt into .venv/, and a teacher runs the class
+    commands from there too: it must hold flasklab's own dependencies and the pulumi extra,
+    and flasklab itself (`-e .`) for the `flasklab` command."""
     project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
-    wanted = {*project["dependencies"], *project["optional-dependencies"]["pulumi"]}
+    wanted = {*project["dependencies"], *project["optional-dependencies"]["pulumi"], "-e ."}
     lines = (PROJECT_DIR / "requirements.txt").read_text().splitlines()
     listed = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
     assert wanted == listed, f"missing: {sorted(wanted - listed)}; extra: {sorted(listed - wanted)}"

@@ -12,6 +12,7 @@ from flasklab import plan, render
 from flasklab.build import REBUILD_ENV
 from tests.conftest import LOCAL_COMMAND, REMOTE_COMMAND
 from tests.replacement_plan import INSTANCE, changed, effective_inputs, replaced, unwrap
+from tests.test_class import STUDENT_KEY
 
 STACK = "class-demo"
 STUDENTS = ("ana", "ben", "carla")
@@ -107,7 +108,7 @@ def test_the_instance_sends_no_input_a_stopped_instance_reads_back_differently(r
 
 
 def test_a_new_key_for_a_student_replaces_the_key_pair_but_not_the_server(run_program, roster):
-    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenBenBenBenBenBenBenBenBenBenBenBenBenBenBen ben"
+    key = STUDENT_KEY
     roster("student\nana\nben\ncarla\n")
     created = run_program(STACK, roster="rosters/test.csv")
     roster(f"student,sshPublicKey\nana,\nben,{key}\ncarla,\n")

@@ -12,6 +12,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "disks",
         "the disks kept when servers were deleted; --restore puts one back as a second disk",
     ),
+    "roster": (
+        "roster_import",
+        "make a roster from an LMS's export (roster import FILE): ids, names kept out of git",
+    ),
     "sheet": ("sheet", "the class's access sheet: a hosts file, a CSV, a printable page and the keys"),
     "stacks": ("student_stacks", "write one stack file per roster row from a template stack"),
     "status": ("status", "the course's servers in AWS now (state, uptime, address) and a fresh hosts file"),

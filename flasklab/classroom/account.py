@@ -10,14 +10,12 @@ when AWS still refuses after every attempt does the teacher hear of it.
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -34,6 +32,7 @@ from botocore.exceptions import (
 )
 
 from flasklab import plan
+from flasklab.aws_regions import refuse_unknown_region
 from flasklab.settings import ConfigError
 from flasklab.stacks import stack_course_and_region
 
@@ -126,27 +125,9 @@ def client_like(ec2: EC2Client, service: str) -> Any:
     return boto3.session.Session(region_name=ec2.meta.region_name).client(service, config=config)  # type: ignore[call-overload]
 
 
-@cache
-def known_regions() -> frozenset[str]:
-    """Every region boto3 knows of EC2, in every partition (read from boto3's own data: no call)."""
-    session = boto3.session.Session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ec2", partition_name=partition)
-    )
-
-
 def check_region(region: str | None) -> None:
     """A region that does not exist is refused at once (boto3 would try to reach it for ~20 s)."""
-    if region is None or region in known_regions() or not known_regions():
-        return
-    close = difflib.get_close_matches(region.lower().replace("_", "-"), sorted(known_regions()), n=1)
-    hint = f" Did you mean {close[0]}?" if close else ""
-    raise AccountError(
-        f"there is no AWS region {region!r}.{hint} Regions are named like eu-west-1 or us-east-1 "
-        f"(a region newer than this boto3 needs `pip install -U boto3`)."
-    )
+    refuse_unknown_region(region, "--region", AccountError)
 
 
 @contextmanager

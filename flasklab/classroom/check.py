@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = load_stack_servers(args.stack)
-        accesses = read_outputs(args.stack, args.outputs)
+        accesses = read_outputs(args.stack, args.outputs, settings)
     except (ConfigError, OutputsError) as error:
         print(error, file=sys.stderr)
         return 2

@@ -13,12 +13,13 @@ import argparse
 import json
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flasklab.settings import PROJECT_DIR
+from flasklab.settings import PROJECT_DIR, ConfigError, Settings
+from flasklab.stacks import STACKS_DIR, load_stack_servers, stack_names
 
 STUDENTS = "students"
 SSH_PRIVATE_KEYS = "sshPrivateKeys"
@@ -45,7 +46,8 @@ def add_outputs_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--outputs",
         type=Path,
-        help="its outputs saved with `pulumi stack output --json --show-secrets` (default: ask Pulumi)",
+        help="its outputs saved with `pulumi stack output --json --show-secrets` (default: ask Pulumi, "
+        "and the keys stay in memory; a saved copy holds every private key: keep it outside the project)",
     )
 
 
@@ -92,63 +94,175 @@ def student_entry(
     }
 
 
-def parse_outputs(outputs: Mapping[str, Any], stack: str) -> list[StudentAccess]:
-    """Every student's access, from `pulumi stack output --json --show-secrets`."""
+# What `pulumi stack output --json` writes in place of a secret without --show-secrets.
+HIDDEN_SECRET = "[secret]"
+
+
+def show_secrets_command(stack: str) -> str:
+    return f"pulumi stack output --json --show-secrets --stack {stack}"
+
+
+def parse_outputs(outputs: Any, stack: str) -> list[StudentAccess]:
+    """Every student's access, from `pulumi stack output --json --show-secrets`; an
+    OutputsError saying what is wrong with anything else."""
+    if not isinstance(outputs, dict):
+        raise _malformed(stack, "they are not a JSON object of outputs")
+    hidden = sorted(key for key in (SSH_PRIVATE_KEYS, SSH_PRIVATE_KEY) if _hides_a_secret(outputs.get(key)))
+    if hidden:
+        raise OutputsError(
+            f"the outputs of stack {stack} were saved without --show-secrets: Pulumi wrote "
+            f"{HIDDEN_SECRET!r} in place of {' and '.join(hidden)}, the students' private keys. Leave out "
+            f"--outputs (flasklab then asks Pulumi itself, keeping the keys in memory), or run "
+            f"`{show_secrets_command(stack)}` and save what it prints outside the project."
+        )
     if STUDENTS in outputs:
-        keys = outputs.get(SSH_PRIVATE_KEYS) or {}
-        ready = outputs.get(FIRST_BOOT_SECONDS) or {}
+        entries = _mapping(outputs[STUDENTS], STUDENTS, stack, dict)
+        keys = _mapping(outputs.get(SSH_PRIVATE_KEYS) or {}, SSH_PRIVATE_KEYS, stack, str)
+        ready = _mapping(outputs.get(FIRST_BOOT_SECONDS) or {}, FIRST_BOOT_SECONDS, stack, int | float | None)
         return [
-            _access(student, entry, keys.get(student, ""), ready.get(student))
-            for student, entry in sorted(outputs[STUDENTS].items())
+            _access(student, entry, keys.get(student, ""), ready.get(student), f"{STUDENTS}.{student}", stack)
+            for student, entry in sorted(entries.items())
         ]
     if PUBLIC_IP not in outputs:
         raise OutputsError(
             f"stack {stack} has no server in its outputs (no {STUDENTS} and no {PUBLIC_IP}): "
             f"run `pulumi up` for it first."
         )
-    return [_access(stack, outputs, outputs.get(SSH_PRIVATE_KEY, ""), outputs.get(FIRST_BOOT_SECONDS))]
+    key = outputs.get(SSH_PRIVATE_KEY) or ""
+    if not isinstance(key, str):
+        raise _malformed(stack, f"{SSH_PRIVATE_KEY} is not text")
+    return [_access(stack, outputs, key, outputs.get(FIRST_BOOT_SECONDS), "the outputs", stack)]
 
 
-def _access(student: str, entry: Mapping[str, Any], key: str, first_boot: Any) -> StudentAccess:
-    hosts_line = str(entry.get(HOSTS_LINE, ""))
-    names = entry.get(SERVER_NAMES) or hosts_line.split()[1:]
-    return StudentAccess(
-        student=student,
-        public_ip=str(entry.get(PUBLIC_IP, "")),
-        server_names=tuple(names),
-        url=str(entry.get(URL, "")),
-        hosts_line=hosts_line,
-        ssh_command=str(entry.get(SSH_COMMAND, "")),
-        instance_id=str(entry.get(INSTANCE_ID, "")),
-        first_boot_seconds=float(first_boot) if isinstance(first_boot, int | float) else None,
-        ssh_private_key=str(key or ""),
+def _hides_a_secret(value: Any) -> bool:
+    """Pulumi's placeholder, for the whole output or (in a map) for one student's key."""
+    values = value.values() if isinstance(value, dict) else [value]
+    return any(item == HIDDEN_SECRET for item in values)
+
+
+def _malformed(stack: str, what: str) -> OutputsError:
+    return OutputsError(
+        f"the outputs of stack {stack} are not what `pulumi up` exports: {what}. Get them anew with "
+        f"`{show_secrets_command(stack)}` (or leave out --outputs)."
     )
 
 
-def read_outputs(stack: str, outputs_file: Path | None = None) -> list[StudentAccess]:
-    """The stack's students: from a saved `pulumi stack output --json --show-secrets` file,
-    or from the Pulumi CLI."""
+def _mapping(value: Any, name: str, stack: str, kind: Any) -> dict[str, Any]:
+    """A map of student -> value of kind, or an OutputsError naming what is not."""
+    if not isinstance(value, dict):
+        raise _malformed(stack, f"{name} is not a map of students")
+    for student, item in value.items():
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise _malformed(stack, f"{name}.{student} is {json.dumps(item)[:60]}")
+    return value
+
+
+_TEXT_FIELDS = (PUBLIC_IP, URL, HOSTS_LINE, SSH_COMMAND, INSTANCE_ID)
+
+
+def _access(
+    student: str, entry: Mapping[str, Any], key: str, first_boot: Any, where: str, stack: str
+) -> StudentAccess:
+    for name in _TEXT_FIELDS:
+        if not isinstance(entry.get(name, ""), str | None):
+            raise _malformed(stack, f"{where}.{name} is not text")
+    hosts_line = str(entry.get(HOSTS_LINE) or "")
+    names = entry.get(SERVER_NAMES) or hosts_line.split()[1:]
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise _malformed(stack, f"{where}.{SERVER_NAMES} is not a list of names")
+    return StudentAccess(
+        student=student,
+        public_ip=str(entry.get(PUBLIC_IP) or ""),
+        server_names=tuple(names),
+        url=str(entry.get(URL) or ""),
+        hosts_line=hosts_line,
+        ssh_command=str(entry.get(SSH_COMMAND) or ""),
+        instance_id=str(entry.get(INSTANCE_ID) or ""),
+        first_boot_seconds=(
+            float(first_boot)
+            if isinstance(first_boot, int | float) and not isinstance(first_boot, bool)
+            else None
+        ),
+        ssh_private_key=key,
+    )
+
+
+def check_stack(
+    accesses: Sequence[StudentAccess], class_outputs: bool, servers: Sequence[Settings], stack: str
+) -> None:
+    """An OutputsError if the outputs are plainly another stack's: a class's outputs for a
+    stack of one (or the reverse), or no student, or no server name, in common with the
+    stack's settings. Some difference is normal: the roster may have changed since the
+    last `pulumi up`, and `class check` reports it student by student."""
+    is_class = any(settings.student for settings in servers)
+    if is_class != class_outputs:
+        kind = "a class (a roster)" if is_class else "a single server"
+        raise OutputsError(
+            f"these outputs are not stack {stack}'s: the stack makes {kind}, the outputs "
+            f"{'do not' if is_class else 'do'} list {STUDENTS}. Check --stack and --outputs, or get "
+            f"them with `{show_secrets_command(stack)}`."
+        )
+    if is_class:
+        ours = {settings.student for settings in servers}
+        theirs = {access.student for access in accesses}
+        if not ours & theirs:
+            raise OutputsError(
+                f"these outputs are not stack {stack}'s: none of their students "
+                f"({', '.join(sorted(theirs))}) is on its roster ({', '.join(sorted(ours))}). Check --stack "
+                f"and --outputs."
+            )
+        return
+    names = set(accesses[0].server_names)
+    if names and not names & set(servers[0].server_names):
+        raise OutputsError(
+            f"these outputs are not stack {stack}'s: they serve {', '.join(sorted(names))}, the stack "
+            f"{', '.join(servers[0].server_names)}. Check --stack and --outputs."
+        )
+
+
+def stack_servers(stack: str) -> list[Settings] | None:
+    """The stack's servers as its file says, to know its outputs by; None when its settings
+    cannot be read here (a secret in the file): the check is skipped, not the command."""
+    if not (STACKS_DIR / f"Pulumi.{stack}.yaml").is_file():
+        raise OutputsError(
+            f"there is no stack {stack} in this project (no {STACKS_DIR.name}/Pulumi.{stack}.yaml). "
+            f"Stacks here: {', '.join(stack_names()) or 'none'}."
+        )
+    try:
+        return load_stack_servers(stack)
+    except ConfigError:
+        return None
+
+
+def read_outputs(
+    stack: str, outputs_file: Path | None = None, servers: Sequence[Settings] | None = None
+) -> list[StudentAccess]:
+    """The stack's students: from the Pulumi CLI (the keys stay in memory), or from a saved
+    `pulumi stack output --json --show-secrets` file; checked against the stack's settings
+    (`servers`, else read from its stack file)."""
     if outputs_file is not None:
         try:
             outputs = json.loads(outputs_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise OutputsError(
-                f"{outputs_file} cannot be read as the stack's outputs ({error}). Save them with "
-                f"`pulumi stack output --stack {stack} --json --show-secrets > {outputs_file}`."
+                f"{outputs_file} cannot be read as the stack's outputs ({error}). Leave out --outputs "
+                f"(flasklab asks Pulumi), or check it holds what `{show_secrets_command(stack)}` prints."
             ) from None
     else:
         outputs = _outputs_from_pulumi(stack)
-    if not isinstance(outputs, dict):
-        raise OutputsError(f"the outputs of stack {stack} are not a JSON object of outputs.")
-    return parse_outputs(outputs, stack)
+    accesses = parse_outputs(outputs, stack)
+    servers = servers if servers is not None else stack_servers(stack)
+    if servers:
+        check_stack(accesses, isinstance(outputs, dict) and STUDENTS in outputs, servers, stack)
+    return accesses
 
 
 def _outputs_from_pulumi(stack: str) -> Any:
     if shutil.which("pulumi") is None:
         raise OutputsError(
-            "the Pulumi CLI is not installed here. Install it, or save the outputs where it is, with "
-            f"`pulumi stack output --stack {stack} --json --show-secrets > outputs.json`, and pass "
-            f"--outputs outputs.json."
+            "the Pulumi CLI is not installed here. Install it, or where it is run "
+            f"`{show_secrets_command(stack)} > ~/{stack}-outputs.json` (outside the project: it holds "
+            f"every student's private key) and pass --outputs ~/{stack}-outputs.json."
         )
     done = subprocess.run(
         ["pulumi", "stack", "output", "--stack", stack, "--json", "--show-secrets"],
@@ -164,9 +278,8 @@ def _outputs_from_pulumi(stack: str) -> Any:
         )
     try:
         return json.loads(done.stdout or "{}")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise OutputsError(
-            f"`pulumi stack output --stack {stack} --json` printed no JSON ({done.stdout[:200]!r}). Save the "
-            f"outputs with `pulumi stack output --stack {stack} --json --show-secrets > outputs.json` and "
-            f"pass --outputs outputs.json."
+            f"`{show_secrets_command(stack)}` printed no JSON ({done.stdout[:200]!r}). Run it yourself to "
+            f"see why (`pulumi login`? `pulumi stack ls`?)."
         ) from None

@@ -63,7 +63,7 @@ def rehearse_one(
         rehearsal.prepare()
         rehearsal.boot()
         outcome = rehearsal.wait()
-        result = Result(settings, outcome, rehearsal.report(outcome), rehearsal.hosts_line)
+        result = Result(settings, outcome, rehearsal.report(outcome, kept=keep), rehearsal.hosts_line)
         if keep:
             rehearsal.container.keep()
             result.report += report.keep_instructions(

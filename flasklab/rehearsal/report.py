@@ -47,10 +47,18 @@ class Heading:
     hosts_line: str
     try_it: str  # a command that reaches the site from this machine
     blame: str  # cloud-init's slowest modules, indented lines
+    kept: bool = False  # the container outlives the report (--keep)
 
 
 def _seconds(value: float | None) -> str:
     return "never" if value is None else f"{value:.1f} s"
+
+
+def _try_it(heading: Heading) -> str:
+    """The command reaches the site only while its container runs."""
+    if heading.kept:
+        return heading.try_it
+    return f"(the container is removed after this report; rehearse with --keep, then) {heading.try_it}"
 
 
 def render(heading: Heading, outcome: Outcome, evidence: Evidence | None = None) -> str:
@@ -62,7 +70,7 @@ def render(heading: Heading, outcome: Outcome, evidence: Evidence | None = None)
         f"URL:                    {heading.url}",
         f"container's address:    {heading.address}",
         f"hosts line (here):      {heading.hosts_line}",
-        f"try it:                 {heading.try_it}",
+        f"try it:                 {_try_it(heading)}",
         "slowest cloud-init modules:",
         heading.blame,
     ]

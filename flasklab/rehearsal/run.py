@@ -215,8 +215,9 @@ class Rehearsal:
         trust = f"--cacert {site.ca_file} " if site.ca_file else ""
         return f"curl {trust}--resolve {name}:{port}:{site.address} {site.url(name)}"
 
-    def report(self, outcome: Outcome) -> str:
-        """The teacher's report of this rehearsal, with the server's evidence on failure."""
+    def report(self, outcome: Outcome, kept: bool = False) -> str:
+        """The teacher's report of this rehearsal, with the server's evidence on failure;
+        `kept`: its container outlives the report (--keep)."""
         heading = report.Heading(
             stack=self.target.name,
             codename=self.target.codename,
@@ -225,6 +226,7 @@ class Rehearsal:
             hosts_line=self.hosts_line,
             try_it=self.try_it(),
             blame=server_logs.cloud_init_blame(self.root),
+            kept=kept,
         )
         evidence = None
         if not outcome.ok:
