@@ -101,6 +101,7 @@ def test_packages_that_must_be_built_are_built_through_a_flaky_mirror(rehearsal_
     assert status.returncode == 0, status.stdout + status.stderr
     note = next(line for line in status.stdout.splitlines() if contract.BUILT_FROM_SOURCE in line)
     assert "greenlet" in note and "psycopg2" in note and "Python 3.13" in note, note
+    print(note)
     assert note in rehearsal.report(outcome)
 
 
@@ -117,3 +118,4 @@ def test_a_pin_too_old_for_the_releases_python_fails_with_the_ways_out(rehearsal
         note = next(line for line in report.splitlines() if contract.CANNOT_BUILD in line)
         assert note.startswith("- greenlet cannot be built for Python 3.13"), note
         assert "pin a newer version of greenlet" in note and 'debianRelease: "12"' in note, note
+    print(status)
