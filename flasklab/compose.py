@@ -15,6 +15,7 @@ from dataclasses import replace
 from flasklab import contract
 from flasklab.recipes import (
     APP_ENV_FILE,
+    APT_RETRIES,
     BASE_PACKAGES,
     DEPLOY_SCRIPT,
     FIRST_STEPS,
@@ -66,6 +67,7 @@ def server_files(settings: Settings) -> list[ServerFile]:
     paths and owners for this app."""
     web_server, tls, database = settings.recipe.web_server, settings.tls, settings.database
     files = [
+        APT_RETRIES,
         *settings.recipe.files,
         *((web_server.http_site,) if tls.http_site else ()),
         *((web_server.https_site,) if tls.https_site else ()),

@@ -9,6 +9,13 @@ from __future__ import annotations
 # The deploy script marks each step in /var/log/cloud-init-output.log with this prefix;
 # reports find the failing step by it.
 STEP_MARKER = "==> flasklab step: "
+# What first boot had to do or could not do that the teacher should know of (packages it
+# built from source, pins too old for the release's Python): the deploy script prints
+# such lines with this prefix, and flasklab-status, the rehearsal and `pulumi up` show them.
+NOTE_MARKER = "==> flasklab note: "
+# The note's words when the app's packages had to be compiled, and when even that failed.
+BUILT_FROM_SOURCE = "built from source: "
+CANNOT_BUILD = "cannot be built for Python "
 
 # What YAML (cloud-init) and Python take for line breaks, not only \n: no one-line value
 # may hold them, or it becomes several lines on the server.

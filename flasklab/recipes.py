@@ -23,6 +23,9 @@ class ServerFile:
     mode: str = "0644"
     checker: str | None = None
     owner: str = "root:root"
+    # Written once packages are installed and users exist (cloud-init's deferred
+    # write_files), or, False, before cloud-init installs any package.
+    defer: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,29 @@ STATUS_COMMAND = ServerFile("flasklab-status", "/usr/local/bin/flasklab-status",
 STATUS_MODULE = "/usr/local/lib/flasklab/status.py"
 APP_ENV_FILE = ServerFile("app.env", "/etc/flasklab/{app}/env", "0640", "env", owner="root:{app}")
 BASE_PACKAGES = ("python3-venv", "curl")
+# What building the usual course packages from source needs, as their own install docs
+# say: installed only when installing the app's packages fails for want of them (a pin with
+# no wheel for the release's Python). build-essential and python3-dev: any C/C++ extension
+# (greenlet); libpq-dev: psycopg2 (its "Build prerequisites": pg_config, libpq headers);
+# default-libmysqlclient-dev and pkg-config: mysqlclient (its README); libffi-dev: cffi;
+# libssl-dev: cryptography and pyOpenSSL before their abi3 wheels; libjpeg-dev and zlib1g-dev:
+# Pillow's two required libraries; libxml2-dev and libxslt1-dev: lxml.
+BUILD_PACKAGES = (
+    "build-essential",
+    "python3-dev",
+    "pkg-config",
+    "libpq-dev",
+    "default-libmysqlclient-dev",
+    "libffi-dev",
+    "libssl-dev",
+    "libjpeg-dev",
+    "zlib1g-dev",
+    "libxml2-dev",
+    "libxslt1-dev",
+)
+# apt's retries of a failed download, for cloud-init's installs and the deploy script's:
+# written before cloud-init installs the packages (not deferred).
+APT_RETRIES = ServerFile("apt-retries.conf", "/etc/apt/apt.conf.d/80flasklab-retries", defer=False)
 # Steps before the recipe's own: the app, its environment and settings.
 FIRST_STEPS = ("app-source.sh", "python-env.sh", "app-settings.sh")
 # The app's migration (appMigrate), after its database and before it starts.

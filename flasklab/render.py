@@ -22,7 +22,7 @@ import yaml
 
 from flasklab import compose, contract, server_status
 from flasklab.app_secrets import ALPHABET, AppSecrets, database_url, rules_for
-from flasklab.recipes import DEPLOY_SCRIPT, STATUS_MODULE, ServerFile
+from flasklab.recipes import BUILD_PACKAGES, DEPLOY_SCRIPT, STATUS_MODULE, ServerFile
 from flasklab.settings import PROJECT_DIR, Settings
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
@@ -38,6 +38,7 @@ class RenderedFile:
     mode: str
     owner: str = "root:root"
     checker: str | None = None
+    defer: bool = True
 
 
 @cache
@@ -113,6 +114,7 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "migrate_command": compose.migrate_command(settings),
         "database_setup": compose.database_setup_path(settings),
         "pip_packages": compose.pip_packages(settings),
+        "build_packages": BUILD_PACKAGES,
         "app_address": compose.app_address(settings),
         "restart_command": compose.restart_command(settings),
         "deploy_steps": compose.deploy_steps(settings),
@@ -144,6 +146,7 @@ def _render(server_file: ServerFile, context: dict[str, object]) -> RenderedFile
         mode=server_file.mode,
         owner=server_file.owner,
         checker=server_file.checker,
+        defer=server_file.defer,
     )
 
 
@@ -228,8 +231,9 @@ def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
                 "owner": rendered.owner,
                 "permissions": rendered.mode,
                 # Written after packages are installed and users exist, so owners
-                # resolve and package installs never meet half-configured files.
-                "defer": True,
+                # resolve and package installs never meet half-configured files; apt's
+                # own settings before it installs anything.
+                "defer": rendered.defer,
             }
             for rendered in render_files(settings, app_secrets)
         ],

@@ -8,7 +8,7 @@ journals and logs. The rehearsal reads a container's root folder from outside wi
 same functions, and prints the same sections.
 
 It imports nothing of flasklab (flasklab is not installed on the server): what it must
-agree on with the deploy script, the step marker, is passed in.
+agree on with the deploy script, the step and note markers, is passed in.
 """
 
 from __future__ import annotations
@@ -44,6 +44,19 @@ def tail(text: str, lines: int) -> str:
 def steps(root: Path, marker: str) -> list[str]:
     """The deploy steps the server started, in order (from cloud-init's output log)."""
     return [line[len(marker) :] for line in read(root, OUTPUT_LOG).splitlines() if line.startswith(marker)]
+
+
+def notes(root: Path, note_marker: str) -> list[str]:
+    """What the deploy script noted for the teacher (packages it built from source, pins too
+    old for the release's Python), in order."""
+    if not note_marker:
+        return []
+    lines = read(root, OUTPUT_LOG).splitlines()
+    return [line[len(note_marker) :] for line in lines if line.startswith(note_marker)]
+
+
+def notes_section(noted: list[str]) -> str:
+    return section("notes from first boot", "\n".join(f"- {note}" for note in noted)) if noted else ""
 
 
 # The line that says what went wrong is often far above the end of a long traceback
@@ -136,18 +149,22 @@ class Evidence:
 
     failing_step: str = ""
     failing_step_output: str = ""
+    notes: list[str] = field(default_factory=list)
     warnings: str = ""
     output_tail: str = ""
     journals: list[tuple[str, str]] = field(default_factory=list)  # (unit, its journal)
     logs: list[tuple[str, str]] = field(default_factory=list)  # (path, its last lines)
 
 
-def gather(root: Path, marker: str, units: list[str], logs: list[str], failed_deploy: bool) -> Evidence:
+def gather(
+    root: Path, marker: str, units: list[str], logs: list[str], failed_deploy: bool, note_marker: str = ""
+) -> Evidence:
     started = steps(root, marker)
     failing = started[-1] if failed_deploy and started else ""
     return Evidence(
         failing_step=failing,
         failing_step_output=failing_step_output(root, marker) if failing else "",
+        notes=notes(root, note_marker),
         warnings=recoverable_errors(root),
         output_tail=tail(read(root, OUTPUT_LOG), 40),
         journals=[(unit, unit_journal(root, unit)) for unit in units],
@@ -161,7 +178,8 @@ def section(title: str, body: str) -> str:
 
 def evidence_sections(evidence: Evidence) -> list[str]:
     """The report of a failure, section by section."""
-    lines = []
+    # What to do (e.g. pins too old for this Python) before the output it is drawn from.
+    lines = [notes_section(evidence.notes)] if evidence.notes else []
     if evidence.failing_step:
         lines.append(f"failing step: {evidence.failing_step}")
         lines.append(section("output of the failing step", evidence.failing_step_output))
@@ -194,7 +212,13 @@ def first_boot_seconds(root: Path) -> int | None:
 
 
 def status(
-    root: Path, marker: str, units: list[str], logs: list[str], url: str, certificate: str = ""
+    root: Path,
+    marker: str,
+    units: list[str],
+    logs: list[str],
+    url: str,
+    certificate: str = "",
+    note_marker: str = "",
 ) -> tuple[int, str]:
     """(exit status, text) of the server at `root`: ready, failed with why, or booting.
     A ready server's text says how long first boot took and shows `certificate` (its
@@ -211,17 +235,19 @@ def status(
         took = first_boot_seconds(root)
         text = f"flasklab: ready: {url} is served (first boot finished without errors)."
         text += f"\nfirst boot took {took} s" if took is not None else ""
+        text += notes_section(notes(root, note_marker))
         text += section("cloud-init warnings", warnings) if warnings else ""
         pem = read(root, certificate) if certificate else ""
         return READY, text + (section("the site's certificate", pem) if pem else "")
     lines = ["flasklab: first boot FAILED:", *(f"- {error}" for error in errors)]
-    lines += evidence_sections(gather(root, marker, units, logs, deploy_failed(errors)))
+    lines += evidence_sections(gather(root, marker, units, logs, deploy_failed(errors), note_marker))
     return FAILED, "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flasklab-status", description=__doc__.splitlines()[0])
     parser.add_argument("--marker", required=True, help="the prefix of the deploy steps' lines")
+    parser.add_argument("--note-marker", default="", help="the prefix of the deploy script's notes")
     parser.add_argument("--unit", dest="units", action="append", default=[], help="a unit worth showing")
     parser.add_argument("--log", dest="logs", action="append", default=[], help="a log file worth showing")
     parser.add_argument("--url", required=True, help="where the app is served")
@@ -230,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    code, text = status(args.root, args.marker, args.units, args.logs, args.url, args.certificate)
+    code, text = status(
+        args.root, args.marker, args.units, args.logs, args.url, args.certificate, args.note_marker
+    )
     print(text)
     return code
 

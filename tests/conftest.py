@@ -342,17 +342,21 @@ def boot_prerequisites_missing() -> str:
 @pytest.fixture
 def rehearsal_of():
     """rehearsal_of(settings_or_target) prepares and boots a container; it is always
-    stopped and removed at the end of the test."""
+    stopped and removed at the end of the test. before_boot(root), if given, changes the
+    prepared container's root folder before it boots (a test's own stand-ins, never the
+    user-data)."""
     from flasklab.rehearsal.run import Rehearsal
     from flasklab.rehearsal.target import Target, target_for
 
     started = []
 
-    def boot(subject) -> Rehearsal:
+    def boot(subject, before_boot=None) -> Rehearsal:
         target = subject if isinstance(subject, Target) else target_for(subject)
         rehearsal = Rehearsal(target)
         started.append(rehearsal)
         rehearsal.prepare()
+        if before_boot is not None:
+            before_boot(rehearsal.root)
         rehearsal.boot()
         return rehearsal
 

@@ -169,10 +169,14 @@ def failure_report(rehearsal: Rehearsal, settings) -> str:
 def test_broken_stack_fails_and_the_report_names_the_step_and_its_log(rehearsal_of):
     repo = make_app_repo("broken-requirements", "Flask>=3.1,<4\nflasklab-no-such-package==9.9\n")
     settings = load_stack("dev", {"appRepo": repo})
-    text = failure_report(rehearsal_of(settings), settings)
+    rehearsal = rehearsal_of(settings)
+    text = failure_report(rehearsal, settings)
     assert "failing step: create the virtual environment /var/www/flask_app/.venv" in text
     assert "flasklab-no-such-package" in text  # pip's own explanation, from the output log
     assert "--- journal of flask_app.service ---" in text
+    # At once: a misspelt name is no network error to try again, nor a package to build.
+    output_log = (rehearsal.root / "var/log/cloud-init-output.log").read_text()
+    assert "trying again" not in output_log and "installing the build packages" not in output_log
 
 
 def test_reboot_serves_again_without_repeating_first_boot(rehearsal_of):

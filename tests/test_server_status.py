@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flasklab import server_status
-from flasklab.contract import STEP_MARKER
+from flasklab.contract import BUILT_FROM_SOURCE, CANNOT_BUILD, NOTE_MARKER, STEP_MARKER
 from flasklab.render import status_module_file
 from flasklab.stacks import load_stack
 
@@ -137,3 +137,33 @@ def test_of_many_lines_naming_an_error_the_first_each_once_are_kept():
     assert kept[1:13] == [left_out[0], *left_out[3:14]]
     assert kept[-1] == "[... the last lines:]"
     assert server_status.errors_left_out(["all is well"] * 100) == []
+
+
+def note_lines(*notes: str) -> str:
+    return "".join(f"{NOTE_MARKER}{note}\n" for note in notes)
+
+
+def test_a_ready_server_shows_what_first_boot_noted(server):
+    built = f"{BUILT_FROM_SOURCE}greenlet psycopg2 (no wheel for Python 3.13; installed the build packages)"
+    with (server / server_status.OUTPUT_LOG).open("a") as log:
+        log.write(note_lines(built))
+    finish(server, [])
+    code, text = server_status.status(
+        server, STEP_MARKER, [], [], "http://practica_flask/", note_marker=NOTE_MARKER
+    )
+    assert code == server_status.READY
+    assert text.endswith(f"\n--- notes from first boot ---\n- {built}\n")
+
+
+def test_a_failed_server_shows_its_notes_before_the_failing_steps_output(server):
+    """What to do comes first: it is what `pulumi up` and the rehearsal show at the top."""
+    too_old = f'greenlet {CANNOT_BUILD}3.13: ... or set debianRelease: "12"'
+    with (server / server_status.OUTPUT_LOG).open("a") as log:
+        log.write(note_lines(too_old))
+    finish(server, ["('scripts_user', RuntimeError('Runparts: 1 failures'))"])
+    code, text = server_status.status(
+        server, STEP_MARKER, [], [], "http://practica_flask/", note_marker=NOTE_MARKER
+    )
+    assert code == server_status.FAILED
+    notes_at = text.index(f"--- notes from first boot ---\n- {too_old}\n")
+    assert notes_at < text.index("failing step: ")

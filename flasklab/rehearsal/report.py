@@ -61,7 +61,11 @@ def _try_it(heading: Heading) -> str:
     return f"(the container is removed after this report; rehearse with --keep, then) {heading.try_it}"
 
 
-def render(heading: Heading, outcome: Outcome, evidence: Evidence | None = None) -> str:
+def render(
+    heading: Heading, outcome: Outcome, evidence: Evidence | None = None, notes: list[str] | None = None
+) -> str:
+    """The report; `notes` (the deploy script's, as flasklab-status shows them) on success,
+    `evidence` (notes included) on failure."""
     verdict = "PASSED" if outcome.ok else "FAILED"
     lines = [
         f"\n=== flasklab rehearsal of stack '{heading.stack}' (Debian {heading.codename}): {verdict} ===",
@@ -77,7 +81,8 @@ def render(heading: Heading, outcome: Outcome, evidence: Evidence | None = None)
     if outcome.ok:
         first = outcome.first_response.strip().splitlines()
         lines.append(server_status.section(f"first response of {heading.url}", "\n".join(first[:20])))
-        return "\n".join(lines)
+        lines.append(server_status.notes_section(notes or []))
+        return "\n".join(line for line in lines if line)
     lines.append(
         server_status.section("what went wrong", "\n".join(f"- {problem}" for problem in outcome.problems))
     )

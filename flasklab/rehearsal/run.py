@@ -233,4 +233,4 @@ class Rehearsal:
             evidence = server_logs.gather(
                 self.root, self.target.units, self.target.logs, outcome.deploy_failed
             )
-        return report.render(heading, outcome, evidence)
+        return report.render(heading, outcome, evidence, server_logs.notes(self.root))

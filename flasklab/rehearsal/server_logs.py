@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from flasklab import server_status
-from flasklab.contract import IDLE_STOP_SAYS, STEP_MARKER
+from flasklab.contract import IDLE_STOP_SAYS, NOTE_MARKER, STEP_MARKER
 from flasklab.recipes import IDLE_STOP_UNIT
 from flasklab.server_status import Evidence
 
@@ -25,7 +25,12 @@ def current_step(root: Path) -> str:
 
 def gather(root: Path, units: tuple[str, ...], logs: tuple[str, ...], deploy_failed: bool) -> Evidence:
     """Everything worth showing about a failed first boot, as flasklab-status shows it."""
-    return server_status.gather(root, STEP_MARKER, list(units), list(logs), deploy_failed)
+    return server_status.gather(root, STEP_MARKER, list(units), list(logs), deploy_failed, NOTE_MARKER)
+
+
+def notes(root: Path) -> list[str]:
+    """What the deploy script noted for the teacher (e.g. packages it built from source)."""
+    return server_status.notes(root, NOTE_MARKER)
 
 
 def cloud_init_blame(root: Path, top: int = 8) -> str:
