@@ -25,6 +25,10 @@ class Effect(Enum):
     )
     NEW_SERVERS = "What `pulumi up` does when it makes a server; running servers are untouched."
     SCHEDULE = "Changes the stack's schedule in the account; the servers are untouched."
+    ADDRESS = (
+        "Gives every server an Elastic IP (or releases them) by the next `pulumi up`, running or stopped; "
+        "no server is replaced, and each one's address changes once: hand out the new hosts file."
+    )
     ROSTER = (
         "Adds the new students' servers and deletes those of students no longer on it (each disk is "
         "snapshotted first); the other students' servers are untouched."
@@ -44,6 +48,7 @@ EFFECTS: dict[str, Effect] = {
     "openPorts": Effect.IN_PLACE,
     "sshCidrs": Effect.IN_PLACE,
     "webCidrs": Effect.IN_PLACE,
+    "staticAddress": Effect.ADDRESS,
     "keyName": Effect.REBUILD,
     "sshPublicKey": Effect.REBUILD,
     "sshPrivateKey": Effect.NEW_SERVERS,

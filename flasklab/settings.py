@@ -215,6 +215,8 @@ class Settings:
     student: str = ""
     # When EventBridge Scheduler stops the stack's servers (stopSchedule); None: never.
     stop_schedule: StopScheduleSettings | None = None
+    # Each server gets an Elastic IP that stays through stops and starts (staticAddress).
+    static_address: bool = False
 
     @property
     def https(self) -> bool:
@@ -770,6 +772,7 @@ def _build(values: _Values, stack: str) -> Settings:
         # A private key file ends with a line break, which Pulumi's config keeps or not.
         ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
         stop_schedule=stop_schedule_of(values),
+        static_address=values["staticAddress"],
     )
 
 

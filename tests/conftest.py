@@ -34,6 +34,8 @@ RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
+ELASTIC_IP = "aws:ec2/eip:Eip"
+EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock"
 MOCK_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-7Hq\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -53,6 +55,11 @@ TEST_SECRETS = AppSecrets(
 def secrets_for_tests(settings: Settings) -> AppSecrets:
     """TEST_SECRETS as the settings use them (no database password without a database)."""
     return TEST_SECRETS if settings.database else AppSecrets(TEST_SECRETS.secret_key)
+
+
+def mock_elastic_ip(resource_name: str) -> str:
+    """The Elastic IP the mocked EC2 allocates: one per resource, in TEST-NET-3."""
+    return f"203.0.113.{int(hashlib.sha256(resource_name.encode()).hexdigest()[:4], 16) % 250 + 2}"
 
 
 def mock_random_password(resource_name: str) -> str:
@@ -151,6 +158,13 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 state.update(publicIp=ip, publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com")
                 if run.kept_build:  # an existing server: the engine keeps its build tag
                     state["tags"] = {**state["tags"], "flasklab-build": run.kept_build}
+            if args.typ == ELASTIC_IP:
+                ip = mock_elastic_ip(args.name)
+                state.update(
+                    publicIp=ip,
+                    publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com",
+                    allocationId=f"{args.name}-id",
+                )
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":
