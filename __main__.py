@@ -8,6 +8,7 @@ import gc
 
 import pulumi
 
+from components.account_quotas import quota_problems
 from components.debian_image import DebianImages
 from components.instance_type import instance_type_facts
 from components.stop_schedule import StopSchedule, StopScheduleArgs
@@ -44,6 +45,9 @@ instance_types = {name: instance_type_facts(name) for name in sorted({s.instance
 if problems := [
     problem for facts in instance_types.values() for problem in plan.instance_type_problems(facts)
 ]:
+    raise pulumi.RunError(str(ConfigError(problems, stack)))
+# The account's quotas, before any resource: a class that does not fit stops here, whole.
+if problems := quota_problems(servers, instance_types):
     raise pulumi.RunError(str(ConfigError(problems, stack)))
 
 images = DebianImages(instance_types)

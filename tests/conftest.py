@@ -35,6 +35,9 @@ TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
 ELASTIC_IP = "aws:ec2/eip:Eip"
+SERVICE_QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
+# A grown account's quotas: Standard vCPUs (L-1216C47A) and Elastic IPs (L-0263D0A3).
+MOCK_QUOTAS = {"L-1216C47A": 1152.0, "L-0263D0A3": 5.0}
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMock"
 MOCK_PRIVATE_KEY = (
@@ -147,7 +150,15 @@ def _run_wait(run: ProgramRun, spec_json: str) -> str:
     return f"{report}\n{verdict.to_json()}\n"
 
 
-def _mocks(run: ProgramRun, not_offered: set[str]):
+def mock_vcpus(instance_type: str) -> int:
+    """A type's default vCPUs as AWS gives them (t2's smallest have one; xlarge four, ...)."""
+    if instance_type in ("t2.nano", "t2.micro", "t2.small"):
+        return 1
+    size = instance_type.split(".")[-1]
+    return {"xlarge": 4, "2xlarge": 8, "4xlarge": 16}.get(size, 2)
+
+
+def _mocks(run: ProgramRun, not_offered: set[str], quotas: dict[str, float]):
     import pulumi
 
     class Mocks(pulumi.runtime.Mocks):
@@ -192,7 +203,19 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 }
             if args.token == "aws:ec2/getInstanceType:getInstanceType":
                 family = args.args["instanceType"].split(".")[0]
-                return {"supportedArchitectures": ["arm64"] if family in ARM_FAMILIES else ["i386", "x86_64"]}
+                return {
+                    "supportedArchitectures": ["arm64"] if family in ARM_FAMILIES else ["i386", "x86_64"],
+                    "defaultVcpus": mock_vcpus(args.args["instanceType"]),
+                }
+            if args.token == SERVICE_QUOTA:
+                code = args.args["quotaCode"]
+                if code not in quotas:  # a failed invoke, as the engine returns AWS Academy's denial
+                    return {}, [("quotaCode", f"reading Service Quota ({code}): AccessDeniedException")]
+                return {
+                    "quotaCode": code,
+                    "serviceCode": args.args["serviceCode"],
+                    "value": float(quotas[code]),
+                }
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
                 arn = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/teacher"
                 return {"accountId": MOCK_ACCOUNT_ID, "arn": arn, "userId": "AIDAMOCK", "id": MOCK_ACCOUNT_ID}
@@ -260,7 +283,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv("PULUMI_CONFIG", raising=False)
         monkeypatch.setenv(REBUILD_ENV, env_rebuild)
         pulumi.runtime.set_mocks(
-            _mocks(result, run.not_offered), project="flasklab", stack=stack, preview=False
+            _mocks(result, run.not_offered, run.quotas), project="flasklab", stack=stack, preview=False
         )
 
         def recording_register(monitor, request):
@@ -313,6 +336,8 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     run.http_problems = []  # what the public address's HTTP check finds (none: it serves)
     run.http_check_seconds = 0.0  # how long each HTTP check takes
     run.not_offered = set()  # instance types the stack's region does not offer
+    # The account's quotas by code (a code left out: the call is denied, as in AWS Academy).
+    run.quotas = dict(MOCK_QUOTAS)
     run.instance_state = ("", "")  # what EC2 says of a new instance (state, address) when asked
     run.status_report = MOCK_STATUS_REPORT  # what READY_COMMAND prints on a new server
     run.public_ip = FAKE_IP  # what EC2 says the instances' public address is
