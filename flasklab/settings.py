@@ -217,6 +217,8 @@ class Settings:
     stop_schedule: StopScheduleSettings | None = None
     # Each server gets an Elastic IP that stays through stops and starts (staticAddress).
     static_address: bool = False
+    # A start link per student (startLink): a Lambda function starts their server.
+    start_link: bool = False
 
     @property
     def https(self) -> bool:
@@ -773,6 +775,7 @@ def _build(values: _Values, stack: str) -> Settings:
         ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
         stop_schedule=stop_schedule_of(values),
         static_address=values["staticAddress"],
+        start_link=values["startLink"],
     )
 
 

@@ -35,6 +35,8 @@ TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
 ELASTIC_IP = "aws:ec2/eip:Eip"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
 SERVICE_QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
 # A grown account's quotas: Standard vCPUs (L-1216C47A) and Elastic IPs (L-0263D0A3).
 MOCK_QUOTAS = {"L-1216C47A": 1152.0, "L-0263D0A3": 5.0}
@@ -176,6 +178,12 @@ def _mocks(run: ProgramRun, not_offered: set[str], quotas: dict[str, float]):
                     publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com",
                     allocationId=f"{args.name}-id",
                 )
+            if args.typ == LAMBDA_FUNCTION:
+                state.update(
+                    name=args.name, arn=f"arn:aws:lambda:eu-west-1:{MOCK_ACCOUNT_ID}:function:{args.name}"
+                )
+            if args.typ == FUNCTION_URL:
+                state["functionUrl"] = f"https://{args.name}.lambda-url.eu-west-1.on.aws/"
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":

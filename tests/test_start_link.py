@@ -99,3 +99,74 @@ def test_tokens_are_compared_in_constant_time_for_known_and_unknown_students(ser
 def test_the_function_keeps_only_digests(servers, monkeypatch):
     environment = start_link.os.environ[start_link.LINKS_ENV]
     assert not any(token in environment for token in TOKENS.values())
+
+
+# The resources under Pulumi's mocks.
+FUNCTION = "aws:lambda/function:Function"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+PERMISSION = "aws:lambda/permission:Permission"
+ROLE, ROLE_POLICY = "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"
+STACK = "class-demo"
+
+
+def test_no_start_link_by_default(run_program):
+    run = run_program(STACK)
+    assert run.of_type(FUNCTION) == [] and "startLinks" not in run.outputs
+
+
+def test_a_class_gets_one_function_and_a_secret_link_per_student(run_program):
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.conftest import mock_random_password
+
+    run = run_program(STACK, startLink="true")
+    function = run.one(FUNCTION)["inputs"]
+    assert (function["runtime"], function["handler"]) == ("python3.12", "start_link.handler")
+    links = json.loads(function["environment"]["variables"][start_link.LINKS_ENV])
+    instances = {r["name"]: f"{r['name']}-id" for r in run.of_type("aws:ec2/instance:Instance")}
+    prefix = f"flasklab-{STACK}-start-link"
+    for student in ("ana", "ben", "carla"):
+        token = mock_random_password(f"{prefix}-{student}-token")
+        assert links[student] == {
+            "instance": instances[f"flasklab-{STACK}-{student}-instance"],
+            "digest": start_link.token_digest(token),
+        }
+        url = urlsplit(run.outputs["startLinks"][student])
+        assert url.netloc == f"{prefix}-url.lambda-url.eu-west-1.on.aws"
+        assert parse_qs(url.query) == {"student": [student], "token": [token]}
+        assert token not in json.dumps(run.wire_inputs[(FUNCTION, f"{prefix}-function")])
+    assert "startLinks" in run.secret_outputs
+    assert run.one(FUNCTION_URL)["inputs"]["authorizationType"] == "NONE"
+    permissions = {(p["inputs"]["action"], p["inputs"]["principal"]) for p in run.of_type(PERMISSION)}
+    assert permissions == {("lambda:InvokeFunctionUrl", "*"), ("lambda:InvokeFunction", "*")}
+
+
+def test_a_one_student_stack_gets_its_link(run_program):
+    run = run_program("dev", startLink="true")
+    assert run.outputs["startLink"].startswith("https://flasklab-dev-start-link-url.lambda-url.")
+    assert "student=dev&token=" in run.outputs["startLink"] and "startLink" in run.secret_outputs
+
+
+def test_the_role_may_describe_and_start_only_this_stacks_servers_and_parliament_agrees(run_program):
+    from parliament import analyze_policy_string
+
+    from tests.conftest import MOCK_ACCOUNT_ID
+
+    run = run_program(STACK, startLink="true")
+    [role] = [r for r in run.of_type(ROLE) if "start-link" in r["name"]]
+    [trust] = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": MOCK_ACCOUNT_ID}}
+    [policy_resource] = [r for r in run.of_type(ROLE_POLICY) if "start-link" in r["name"]]
+    text = policy_resource["inputs"]["policy"]
+    policy = json.loads(text)
+    assert sorted(s["Action"] for s in policy["Statement"]) == ["ec2:DescribeInstances", "ec2:StartInstances"]
+    [start] = [s for s in policy["Statement"] if s["Action"] == "ec2:StartInstances"]
+    assert start["Resource"] == f"arn:aws:ec2:*:{MOCK_ACCOUNT_ID}:instance/*"
+    wanted = start["Condition"]["StringEquals"]
+    for instance in run.of_type("aws:ec2/instance:Instance"):
+        tags = instance["inputs"]["tags"]
+        assert all(tags[key.removeprefix("aws:ResourceTag/")] == value for key, value in wanted.items())
+    assert wanted["aws:ResourceTag/stack"] == STACK
+    findings = analyze_policy_string(text).findings
+    assert findings == [], [str(finding) for finding in findings]
