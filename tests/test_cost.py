@@ -5,6 +5,7 @@ when the API cannot be reached (no credentials here)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import boto3
@@ -142,6 +143,13 @@ def test_elastic_ips_cost_every_hour_of_the_term(roster):
     assert "public IPv4" not in lines
     assert lines["Elastic IPs"].usd == pytest.approx(30 * 15 * 7 * 24 * 0.005) == pytest.approx(378)
     assert "also while stopped" in lines["Elastic IPs"].basis
+    assert "start link" not in lines
+
+
+def test_the_start_link_is_named_at_no_cost(roster):
+    servers = [dataclasses.replace(s, start_link=True) for s in _thirty(roster)]
+    lines = {line.item: line for line in cost.estimate(servers, pricing.offline_prices(REGION, []), TERM)}
+    assert lines["start link"].usd == 0 and "free" in lines["start link"].basis
 
 
 @pytest.fixture

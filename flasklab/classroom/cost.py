@@ -4,7 +4,8 @@ From the stack's settings (its servers, their instance types and disks, staticAd
 AWS's prices for its region (flasklab.pricing: the Price List API, or a dated built-in
 table): compute for the hours the servers run, disks all term long (a stopped server keeps
 its disk), public IPv4 addresses (while running; an Elastic IP all term long) and the
-snapshots kept when servers are rebuilt or removed (an estimate). Taxes, data transfer
+snapshots kept when servers are rebuilt or removed (an estimate); the start link's Lambda
+requests are within AWS's free monthly allowance. Taxes, data transfer
 (the first 100 GB a month out to the internet are free) and the Free Tier are left out.
 """
 
@@ -91,6 +92,9 @@ def estimate(servers: Sequence[Settings], prices: Prices, term: Term) -> list[Li
         lines.append(
             Line(f"public IPv4: {dynamic}", basis, dynamic * term.running_hours * prices.ipv4_hourly)
         )
+    if any(s.start_link for s in servers):
+        basis = "Lambda and function URL requests: a class's clicks stay within the free million a month"
+        lines.append(Line("start link", basis, 0.0))
     months = term.months * SNAPSHOT_SHARE
     basis = (
         f"estimate: one per server, {SNAPSHOT_GB:g} GB, kept {months:.2f} months at "
