@@ -8,9 +8,11 @@ import gc
 
 import pulumi
 
+from components.account_quotas import quota_problems
 from components.debian_image import DebianImages
 from components.instance_type import instance_type_facts
 from components.snapshot_hook import snapshot_before_delete
+from components.start_link import START_LINK_OUTPUT, START_LINKS_OUTPUT, StartLink, StartLinkArgs
 from components.stop_schedule import StopSchedule, StopScheduleArgs
 from components.student_deployment import StudentDeployment, deploy_student
 from flasklab import compose, plan
@@ -45,6 +47,9 @@ instance_types = {name: instance_type_facts(name) for name in sorted({s.instance
 if problems := [
     problem for facts in instance_types.values() for problem in plan.instance_type_problems(facts)
 ]:
+    raise pulumi.RunError(str(ConfigError(problems, stack)))
+# The account's quotas, before any resource: a class that does not fit stops here, whole.
+if problems := quota_problems(servers, instance_types):
     raise pulumi.RunError(str(ConfigError(problems, stack)))
 
 images = DebianImages(instance_types)
@@ -160,8 +165,29 @@ def schedule_stops(deployments: list[StudentDeployment]) -> None:
     pulumi.export(STOP_SCHEDULE_OUTPUT, schedule.description)
 
 
+def start_links(deployments: list[StudentDeployment]) -> None:
+    """One function for the stack, a link per student (startLink is the class's setting)."""
+    if not deployments[0].settings.start_link:
+        return
+    stack_settings = dataclasses.replace(deployments[0].settings, student="")
+    links = StartLink(
+        f"{plan.resource_name(stack_settings)}-start-link",
+        StartLinkArgs(
+            instance_ids={d.settings.student or d.settings.stack: d.server.instance_id for d in deployments},
+            tags=plan.tags(stack_settings),
+        ),
+    )
+    if is_class(config):
+        pulumi.export(START_LINKS_OUTPUT, links.links)
+    else:
+        pulumi.export(
+            START_LINK_OUTPUT, links.links.apply(lambda by_student: next(iter(by_student.values())))
+        )
+
+
 if is_class(config):
     export_class(deployments)
 else:
     export_one_student(deployments[0])
 schedule_stops(deployments)
+start_links(deployments)

@@ -94,6 +94,7 @@ def deploy_student(
             before_delete=[before_delete],
             key_name=settings.key_name,
             ssh_public_key=settings.ssh_public_key,
+            static_address=settings.static_address,
         ),
     )
     server.tags.apply(lambda tags: _warn_of_drift(settings, tags or {}))

@@ -45,6 +45,8 @@ class StudentServerArgs:
     # stack makes its own key.
     key_name: str = ""
     ssh_public_key: str = ""
+    # An Elastic IP that stays with the server through stops and starts (staticAddress).
+    static_address: bool = False
     description: str = field(default="flasklab student server")
 
 
@@ -106,6 +108,8 @@ class StudentServer(pulumi.ComponentResource):
         )
         self.public_ip = instance.public_ip
         self.public_dns = instance.public_dns
+        if args.static_address:
+            self.public_ip, self.public_dns = self._elastic_ip(name, args, instance, child)
         self.instance_id = instance.id
         # The tags as the engine keeps them: the build tag is the one the server was made with.
         self.tags: pulumi.Output[Mapping[str, str] | None] = instance.tags
@@ -116,6 +120,25 @@ class StudentServer(pulumi.ComponentResource):
                 "instance_id": self.instance_id,
             }
         )
+
+    def _elastic_ip(
+        self, name: str, args: StudentServerArgs, instance: aws.ec2.Instance, child: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """The server's Elastic IP and its association, and the address and name they give it.
+
+        Two resources, not the instance's own input: the address is made once and kept, and
+        only the association (whose every input is ForceNew) follows a rebuilt instance, so
+        a rebuild keeps the student's address and adding the address replaces no instance.
+        The address is given out once associated (the wait dials it, the hosts line names it)."""
+        address = aws.ec2.Eip(f"{name}-address", domain="vpc", tags=args.tags, opts=child)
+        association = aws.ec2.EipAssociation(
+            f"{name}-address-association",
+            allocation_id=address.allocation_id,
+            instance_id=instance.id,
+            opts=child,
+        )
+        associated = pulumi.Output.all(address.public_ip, address.public_dns, association.id)
+        return associated.apply(lambda v: str(v[0])), associated.apply(lambda v: str(v[1]))
 
     def _security_group(
         self, name: str, args: StudentServerArgs, child: pulumi.ResourceOptions

@@ -72,6 +72,7 @@ class InstanceTypeFacts:
     region: str
     offered: bool
     architectures: tuple[str, ...]  # as AWS names them: x86_64, arm64 (i386)
+    vcpus: int = 0  # its default vCPUs (what the account's vCPU quota counts)
 
     @property
     def architecture(self) -> str:

@@ -25,6 +25,14 @@ class Effect(Enum):
     )
     NEW_SERVERS = "What `pulumi up` does when it makes a server; running servers are untouched."
     SCHEDULE = "Changes the stack's schedule in the account; the servers are untouched."
+    START_LINK = (
+        "Adds or removes the stack's start link (a Lambda function and each student's token); the servers "
+        "are untouched."
+    )
+    ADDRESS = (
+        "Gives every server an Elastic IP (or releases them) by the next `pulumi up`, running or stopped; "
+        "no server is replaced, and each one's address changes once: hand out the new hosts file."
+    )
     ROSTER = (
         "Adds the new students' servers and deletes those of students no longer on it (each disk is "
         "snapshotted first); the other students' servers are untouched."
@@ -44,6 +52,7 @@ EFFECTS: dict[str, Effect] = {
     "openPorts": Effect.IN_PLACE,
     "sshCidrs": Effect.IN_PLACE,
     "webCidrs": Effect.IN_PLACE,
+    "staticAddress": Effect.ADDRESS,
     "keyName": Effect.REBUILD,
     "sshPublicKey": Effect.REBUILD,
     "sshPrivateKey": Effect.NEW_SERVERS,
@@ -72,6 +81,7 @@ EFFECTS: dict[str, Effect] = {
     "stopSchedule": Effect.SCHEDULE,
     "stopScheduleTimezone": Effect.SCHEDULE,
     "stopScheduleRoleArn": Effect.SCHEDULE,
+    "startLink": Effect.START_LINK,
 }
 # Where the README holds the generated table.
 README_START = "<!-- setting effects: generated from flasklab/setting_effects.py -->"

@@ -199,6 +199,10 @@ class Settings:
     student: str = ""
     # When EventBridge Scheduler stops the stack's servers (stopSchedule); None: never.
     stop_schedule: StopScheduleSettings | None = None
+    # Each server gets an Elastic IP that stays through stops and starts (staticAddress).
+    static_address: bool = False
+    # A start link per student (startLink): a Lambda function starts their server.
+    start_link: bool = False
 
     @property
     def https(self) -> bool:
@@ -580,6 +584,8 @@ def _build(values: _Values, stack: str) -> Settings:
         # A private key file ends with a line break, which Pulumi's config keeps or not.
         ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
         stop_schedule=stop_schedule_of(values),
+        static_address=values["staticAddress"],
+        start_link=values["startLink"],
     )
 
 

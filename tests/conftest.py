@@ -35,6 +35,13 @@ RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 REMOTE_COMMAND = "command:remote:Command"
 LOCAL_COMMAND = "command:local:Command"
+ELASTIC_IP = "aws:ec2/eip:Eip"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+SERVICE_QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
+# A grown account's quotas: Standard vCPUs (L-1216C47A) and Elastic IPs (L-0263D0A3).
+MOCK_QUOTAS = {"L-1216C47A": 1152.0, "L-0263D0A3": 5.0}
+EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockMockMockMockMockMockMockMockMockMockMoc"
 MOCK_PRIVATE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-private-key-7Hq\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -54,6 +61,11 @@ TEST_SECRETS = AppSecrets(
 def secrets_for_tests(settings: Settings) -> AppSecrets:
     """TEST_SECRETS as the settings use them (no database password without a database)."""
     return TEST_SECRETS if settings.database else AppSecrets(TEST_SECRETS.secret_key)
+
+
+def mock_elastic_ip(resource_name: str) -> str:
+    """The Elastic IP the mocked EC2 allocates: one per resource, in TEST-NET-3."""
+    return f"203.0.113.{int(hashlib.sha256(resource_name.encode()).hexdigest()[:4], 16) % 250 + 2}"
 
 
 def mock_random_password(resource_name: str) -> str:
@@ -141,7 +153,15 @@ def _run_wait(run: ProgramRun, spec_json: str) -> str:
     return f"{report}\n{verdict.to_json()}\n"
 
 
-def _mocks(run: ProgramRun, not_offered: set[str]):
+def mock_vcpus(instance_type: str) -> int:
+    """A type's default vCPUs as AWS gives them (t2's smallest have one; xlarge four, ...)."""
+    if instance_type in ("t2.nano", "t2.micro", "t2.small"):
+        return 1
+    size = instance_type.split(".")[-1]
+    return {"xlarge": 4, "2xlarge": 8, "4xlarge": 16}.get(size, 2)
+
+
+def _mocks(run: ProgramRun, not_offered: set[str], quotas: dict[str, float]):
     import pulumi
 
     class Mocks(pulumi.runtime.Mocks):
@@ -152,6 +172,19 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 state.update(publicIp=ip, publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com")
                 if run.kept_build:  # an existing server: the engine keeps its build tag
                     state["tags"] = {**state["tags"], "flasklab-build": run.kept_build}
+            if args.typ == ELASTIC_IP:
+                ip = mock_elastic_ip(args.name)
+                state.update(
+                    publicIp=ip,
+                    publicDns=f"ec2-{ip.replace('.', '-')}.compute.amazonaws.com",
+                    allocationId=f"{args.name}-id",
+                )
+            if args.typ == LAMBDA_FUNCTION:
+                state.update(
+                    name=args.name, arn=f"arn:aws:lambda:eu-west-1:{MOCK_ACCOUNT_ID}:function:{args.name}"
+                )
+            if args.typ == FUNCTION_URL:
+                state["functionUrl"] = f"https://{args.name}.lambda-url.eu-west-1.on.aws/"
             if args.typ == "aws:ec2/keyPair:KeyPair":
                 state.setdefault("keyName", f"{args.name}-1234")
             if args.typ == "aws:iam/role:Role":
@@ -183,7 +216,19 @@ def _mocks(run: ProgramRun, not_offered: set[str]):
                 }
             if args.token == "aws:ec2/getInstanceType:getInstanceType":
                 family = args.args["instanceType"].split(".")[0]
-                return {"supportedArchitectures": ["arm64"] if family in ARM_FAMILIES else ["i386", "x86_64"]}
+                return {
+                    "supportedArchitectures": ["arm64"] if family in ARM_FAMILIES else ["i386", "x86_64"],
+                    "defaultVcpus": mock_vcpus(args.args["instanceType"]),
+                }
+            if args.token == SERVICE_QUOTA:
+                code = args.args["quotaCode"]
+                if code not in quotas:  # a failed invoke, as the engine returns AWS Academy's denial
+                    return {}, [("quotaCode", f"reading Service Quota ({code}): AccessDeniedException")]
+                return {
+                    "quotaCode": code,
+                    "serviceCode": args.args["serviceCode"],
+                    "value": float(quotas[code]),
+                }
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
                 arn = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/teacher"
                 return {"accountId": MOCK_ACCOUNT_ID, "arn": arn, "userId": "AIDAMOCK", "id": MOCK_ACCOUNT_ID}
@@ -251,7 +296,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv("PULUMI_CONFIG", raising=False)
         monkeypatch.setenv(REBUILD_ENV, env_rebuild)
         pulumi.runtime.set_mocks(
-            _mocks(result, run.not_offered), project="flasklab", stack=stack, preview=False
+            _mocks(result, run.not_offered, run.quotas), project="flasklab", stack=stack, preview=False
         )
 
         def recording_register(monitor, request):
@@ -304,6 +349,8 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
     run.http_problems = []  # what the public address's HTTP check finds (none: it serves)
     run.http_check_seconds = 0.0  # how long each HTTP check takes
     run.not_offered = set()  # instance types the stack's region does not offer
+    # The account's quotas by code (a code left out: the call is denied, as in AWS Academy).
+    run.quotas = dict(MOCK_QUOTAS)
     run.instance_state = ("", "")  # what EC2 says of a new instance (state, address) when asked
     run.status_report = MOCK_STATUS_REPORT  # what READY_COMMAND prints on a new server
     run.public_ip = FAKE_IP  # what EC2 says the instances' public address is

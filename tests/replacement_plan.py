@@ -6,7 +6,7 @@ triggers replaces the resource, and so does a change of an input that holds the 
 a resource that is replaced (its new id or name is not known until it exists).
 
 The ForceNew inputs are the provider's, as terraform-provider-aws's schemas declare them
-(internal/service/ec2/ec2_instance.go, vpc_security_group.go, ec2_key_pair.go; pulumi-aws
+(internal/service/ec2/ec2_instance.go, vpc_security_group.go, ec2_key_pair.go, ec2_eip*.go; pulumi-aws
 bridges them), pulumi-random's and pulumi-tls's (every input) and pulumi-command's
 (triggers). `refreshed` stands for what a refresh reads back into the state."""
 
@@ -17,7 +17,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tests.conftest import LOCAL_COMMAND, RANDOM_PASSWORD, REMOTE_COMMAND, TLS_PRIVATE_KEY, ProgramRun
+from tests.conftest import (
+    EIP_ASSOCIATION,
+    ELASTIC_IP,
+    LOCAL_COMMAND,
+    RANDOM_PASSWORD,
+    REMOTE_COMMAND,
+    TLS_PRIVATE_KEY,
+    ProgramRun,
+)
 
 INSTANCE = "aws:ec2/instance:Instance"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -53,6 +61,23 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     ),
     SECURITY_GROUP: ("description", "name", "namePrefix", "vpcId"),
     KEY_PAIR: ("keyName", "keyNamePrefix", "publicKey"),
+    # internal/service/ec2/ec2_eip.go and ec2_eip_association.go (every input of the latter).
+    ELASTIC_IP: (
+        "address",
+        "customerOwnedIpv4Pool",
+        "domain",
+        "ipamPoolId",
+        "networkBorderGroup",
+        "publicIpv4Pool",
+    ),
+    EIP_ASSOCIATION: (
+        "allocationId",
+        "allowReassociation",
+        "instanceId",
+        "networkInterfaceId",
+        "privateIpAddress",
+        "publicIp",
+    ),
     REMOTE_COMMAND: ("triggers",),
     LOCAL_COMMAND: ("triggers",),
 }

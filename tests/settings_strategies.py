@@ -115,6 +115,8 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "sshPublicKey": _mostly("", MOCK_PUBLIC_KEY, MOCK_PUBLIC_KEY + " profe@aula"),
     "sshPrivateKey": _mostly("", MOCK_PRIVATE_KEY),
     "waitForReady": _mostly(True, False, "true", "False"),
+    "staticAddress": _mostly(False, True, "true", "no"),
+    "startLink": _mostly(False, True, "false", "yes"),
     "readyTimeoutMinutes": _ints,
     "course": _mostly("flask-deployment", "DAW 2º", "x" * 300),
     "appName": _mostly(

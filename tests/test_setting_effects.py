@@ -40,6 +40,8 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "openPorts": ({}, {"openPorts": "[22, 80, 443]"}),
     "sshCidrs": ({}, {"sshCidrs": '["192.0.2.0/24"]'}),
     "webCidrs": ({}, {"webCidrs": '["192.0.2.0/24"]'}),
+    "staticAddress": ({}, {"staticAddress": "true"}),
+    "startLink": ({}, {"startLink": "true"}),
     "keyName": ({}, {"keyName": "vockey"}),
     "sshPublicKey": ({}, {"sshPublicKey": KEY}),
     "sshPrivateKey": ({"keyName": "vockey"}, {"sshPrivateKey": PRIVATE_KEY}),
@@ -141,6 +143,12 @@ def test_each_setting_does_what_the_table_says(run_program, setting):
     else:
         assert not _drift(before, after)
         assert server_changes == {}, "the servers are untouched"
+        if effect is Effect.ADDRESS:
+            added = {name for (_, name) in after.wire_inputs} - {name for (_, name) in before.wire_inputs}
+            assert added == {f"flasklab-{STACK}-address", f"flasklab-{STACK}-address-association"}
+        if effect is Effect.START_LINK:
+            added = {name for (_, name) in after.wire_inputs} - {name for (_, name) in before.wire_inputs}
+            assert f"flasklab-{STACK}-start-link-function" in added
         if effect is Effect.SCHEDULE:
             assert changed(before, after, "-stop") or len(before.wire_inputs) != len(after.wire_inputs)
 
