@@ -98,3 +98,19 @@ def elastic_ip_problems(count: int, quota: Quota) -> list[str]:
         f"{quota.how_to_ask(count)}; or `pulumi config set staticAddress false` (the hosts file then "
         f"changes after each start: `python -m flasklab class status` prints it). {SHARED}"
     ]
+
+
+# Set to "off" for one command, the check warns instead of refusing: a class that no
+# longer fits (its quota lowered, its roster grown) must still be refreshed or destroyed.
+CHECK_ENV = "FLASKLAB_QUOTA_CHECK"
+
+
+def quota_check_off(value: str | None) -> bool:
+    return (value or "").strip().lower() == "off"
+
+
+def escape_hatch() -> str:
+    return (
+        f"To refresh or destroy the stack as it is: {CHECK_ENV}=off pulumi destroy --run-program "
+        f"(or pulumi refresh)."
+    )

@@ -31,7 +31,20 @@ def test_thirty_t3_medium_against_32_vcpus_are_refused_before_any_resource(run_p
     assert "instanceType t2.small" in message, "a smaller type that fits: 30 x 1 vCPU"
     assert "at most 16 servers of t3.medium" in message
     assert "Other instances" in message, "the quota is shared with the account's other instances"
+    assert "FLASKLAB_QUOTA_CHECK=off pulumi destroy --run-program" in message
     assert run_program.runs[-1].resources == []
+
+
+def test_a_class_that_no_longer_fits_can_still_be_destroyed_with_the_check_off(
+    run_program, roster, monkeypatch
+):
+    """`pulumi destroy --run-program` runs the program: the check must not lock the teacher in."""
+    class_of(roster, 30)
+    run_program.quotas = {VCPUS: 32.0, EIPS: 5.0}
+    monkeypatch.setenv("FLASKLAB_QUOTA_CHECK", "off")
+    run = run_program("class-demo", roster="rosters/test.csv", instanceType="t3.medium")
+    assert len(run.of_type("aws:ec2/instance:Instance")) == 30
+    assert any("FLASKLAB_QUOTA_CHECK=off: the class does not fit" in warning for warning in run.warnings)
 
 
 def test_sixteen_t3_medium_fit_in_32_vcpus(run_program, roster):
