@@ -20,9 +20,16 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from flasklab import compose, contract, server_status
+from flasklab import compose, contract, rubric, server_check, server_status
 from flasklab.app_secrets import ALPHABET, AppSecrets, database_url, rules_for
-from flasklab.recipes import DEPLOY_SCRIPT, STATUS_MODULE, ServerFile
+from flasklab.recipes import (
+    CHECK_MODULE,
+    CHECK_SPEC,
+    DEPLOY_SCRIPT,
+    SAMPLE_APP_SOURCE,
+    STATUS_MODULE,
+    ServerFile,
+)
 from flasklab.settings import PROJECT_DIR, Settings
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
@@ -129,6 +136,9 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "units": compose.units(settings),
         "logs": compose.logs(settings),
         "status_module": STATUS_MODULE,
+        "check_module": CHECK_MODULE,
+        "check_spec": CHECK_SPEC,
+        "stage": settings.stage,
         "access_log": compose.access_log(settings),
         "idle_minutes": settings.auto_stop_idle_minutes,
         # cloud-init writes it at the end of every boot: first boot is over once it exists.
@@ -163,11 +173,15 @@ def _sample_app_sources() -> tuple[Path, ...]:
 
 
 def sample_app_files(settings: Settings) -> list[RenderedFile]:
-    """The sample Flask app, shipped as it is in flasklab/sample_app/."""
-    owner = f"{settings.app.user}:{settings.app.user}"
+    """The sample Flask app, shipped as it is in flasklab/sample_app/: in the app's folder,
+    or at stage bare, where the student copies it from (SAMPLE_APP_SOURCE)."""
+    if settings.stage.installs_app:
+        folder, owner = settings.app.dir, f"{settings.app.user}:{settings.app.user}"
+    else:
+        folder, owner = SAMPLE_APP_SOURCE, "root:root"
     return [
         RenderedFile(
-            path=f"{settings.app.dir}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}",
+            path=f"{folder}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}",
             content=_shipped_text(source),
             mode="0644",
             owner=owner,
@@ -184,9 +198,25 @@ def status_module_file(settings: Settings) -> RenderedFile:
     )
 
 
+def check_files(settings: Settings) -> list[RenderedFile]:
+    """flasklab/server_check.py as it is, which flasklab-check runs, and the server's rubric
+    (its on-server checkpoints, in the class's language)."""
+    source = _shipped_text(Path(server_check.__file__))
+    return [
+        RenderedFile(
+            path=CHECK_MODULE, content=f"# {written_by(settings)}\n{source}", mode="0644", checker="python"
+        ),
+        RenderedFile(path=CHECK_SPEC, content=rubric.server_spec_json(settings), mode="0644"),
+    ]
+
+
 def shipped_files(settings: Settings) -> list[RenderedFile]:
     """The files flasklab ships as they are (not rendered from templates)."""
-    return [status_module_file(settings), *([] if settings.app.repo else sample_app_files(settings))]
+    return [
+        status_module_file(settings),
+        *(check_files(settings) if compose.ships_check(settings) else []),
+        *([] if settings.app.repo else sample_app_files(settings)),
+    ]
 
 
 def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFile]:
@@ -197,19 +227,17 @@ def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFi
 
 
 def users(settings: Settings) -> list:
-    """The image's login user and the app's system user."""
+    """The image's login user and the app's system user (which a student makes at stage bare)."""
     app = settings.app
-    return [
-        # Keep the image's login user (admin on Debian's AMIs).
-        "default",
-        {
-            "name": app.user,
-            "system": True,
-            "no_create_home": True,
-            "homedir": app.dir,
-            "shell": "/usr/sbin/nologin",
-        },
-    ]
+    app_user = {
+        "name": app.user,
+        "system": True,
+        "no_create_home": True,
+        "homedir": app.dir,
+        "shell": "/usr/sbin/nologin",
+    }
+    # Keep the image's login user (admin on Debian's AMIs).
+    return ["default", *([app_user] if settings.stage.installs_app else [])]
 
 
 def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
@@ -219,7 +247,7 @@ def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
         # Upgrading every package on first boot doubles the time to a working server;
         # Debian's unattended-upgrades applies security updates afterwards.
         "package_upgrade": False,
-        "packages": compose.packages(settings),
+        **({"packages": packages} if (packages := compose.packages(settings)) else {}),
         "users": users(settings),
         "write_files": [
             {

@@ -194,7 +194,13 @@ def first_boot_seconds(root: Path) -> int | None:
 
 
 def status(
-    root: Path, marker: str, units: list[str], logs: list[str], url: str, certificate: str = ""
+    root: Path,
+    marker: str,
+    units: list[str],
+    logs: list[str],
+    url: str,
+    certificate: str = "",
+    stage: str = "",
 ) -> tuple[int, str]:
     """(exit status, text) of the server at `root`: ready, failed with why, or booting.
     A ready server's text says how long first boot took and shows `certificate` (its
@@ -210,6 +216,8 @@ def status(
         warnings = recoverable_errors(root)
         took = first_boot_seconds(root)
         text = f"flasklab: ready: {url} is served (first boot finished without errors)."
+        if stage:  # an exercise: the student makes it serve
+            text = f"flasklab: ready for the exercise (stage {stage}; first boot finished without errors)."
         text += f"\nfirst boot took {took} s" if took is not None else ""
         text += section("cloud-init warnings", warnings) if warnings else ""
         pem = read(root, certificate) if certificate else ""
@@ -228,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--certificate", default="", help="the site's self-signed certificate, shown when ready"
     )
+    parser.add_argument(
+        "--stage", default="", help="the exercise's stage, when the server does not serve yet"
+    )
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    code, text = status(args.root, args.marker, args.units, args.logs, args.url, args.certificate)
+    code, text = status(args.root, args.marker, args.units, args.logs, args.url, args.certificate, args.stage)
     print(text)
     return code
 

@@ -24,8 +24,9 @@ import yaml
 
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
-from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
+from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES, DatabaseEngine, Recipe, Stage, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
+from flasklab.rubric_texts import LANGUAGES
 from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -215,6 +216,9 @@ class Settings:
     student: str = ""
     # When EventBridge Scheduler stops the stack's servers (stopSchedule); None: never.
     stop_schedule: StopScheduleSettings | None = None
+    # How far the deploy goes (an exercise's starting point), and the rubric's language.
+    stage: Stage = STAGES["finished"]
+    language: str = "en"
 
     @property
     def https(self) -> bool:
@@ -270,6 +274,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
         *_database_and_secret_problems(values, secret_keys),
         *_tls_problems(values),
         *stop_schedule_problems(values),
+        *_exercise_problems(values),
     ]
     if problems:
         raise ConfigError(problems, stack)
@@ -661,6 +666,18 @@ def _tls_problems(values: _Values) -> Iterator[str]:
         yield "tlsEmail is only used with tls letsencrypt; remove it with `pulumi config rm tlsEmail`."
 
 
+def _exercise_problems(values: _Values) -> Iterator[str]:
+    """stage and language."""
+    if values["stage"] not in STAGES:
+        yield (
+            f"stage: {values['stage']!r} is not a stage. Use finished (the default), app (the student "
+            f"writes the service and the site) or bare (the student does everything)."
+        )
+    if values["language"] not in LANGUAGES:
+        languages = ", ".join(LANGUAGES)
+        yield f"language: {values['language']!r} is not one of the rubric's languages: {languages}."
+
+
 def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Iterator[str]:
     if 80 not in ports:
         yield (
@@ -770,6 +787,8 @@ def _build(values: _Values, stack: str) -> Settings:
         # A private key file ends with a line break, which Pulumi's config keeps or not.
         ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
         stop_schedule=stop_schedule_of(values),
+        stage=STAGES[values["stage"]],
+        language=values["language"],
     )
 
 
