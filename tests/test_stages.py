@@ -12,7 +12,8 @@ import yaml
 from flasklab import compose, readiness
 from flasklab.recipes import CHECK_MODULE, CHECK_SPEC, FIRST_STEPS, RECIPES, SAMPLE_APP_SOURCE, STAGES
 from flasklab.render import size_problems
-from flasklab.stacks import load_stack
+from flasklab.settings import ConfigError
+from flasklab.stacks import load_stack, load_stack_servers
 from tests import config_tools
 from tests.conftest import EXAMPLE_STACKS
 from tests.test_render import check_generated_files, files_of, user_data_of
@@ -107,3 +108,12 @@ def test_pulumi_ups_wait_for_an_exercise_server_ends_with_first_boot():
     failed = status.replace(f"{readiness.STATUS_EXIT_MARKER}0", f"{readiness.STATUS_EXIT_MARKER}1")
     _, broken = readiness.run_wait(dataclasses.replace(spec, status_output=failed))
     assert not broken.ready
+
+
+def test_a_roster_gives_each_student_a_stage_and_refuses_an_unknown_one(roster):
+    roster("student,stage\nana,\nben,app\ncarla,bare\n")
+    ana, ben, carla = load_stack_servers("class-demo", {"roster": "rosters/test.csv", "stage": "finished"})
+    assert [s.stage.name for s in (ana, ben, carla)] == ["finished", "app", "bare"]
+    roster("student,stage\nana,halfway\n")
+    with pytest.raises(ConfigError, match="stage: 'halfway' is not a stage"):
+        load_stack_servers("class-demo", {"roster": "rosters/test.csv"})
