@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import http.server
+import json
 import os
 import pwd
 import re
@@ -272,3 +273,38 @@ def test_grade_files_are_never_overwritten(tmp_path: Path):
     second = grade.new_file(tmp_path, "grades", "20260101T000000Z")
     assert second != first and first.read_text() == "first run"
     assert re.fullmatch(r"grades-20260101T000000Z-2\.csv", second.name)
+
+
+def test_class_grade_names_an_unknown_student_and_exits_2(capsys):
+    from flasklab.__main__ import main
+
+    assert (
+        main(["class", "grade", "--stack", "class-demo", "--student", "zed", "--outputs", "/dev/null"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "zed" in err and "Traceback" not in err
+
+
+def test_class_grade_of_a_server_that_does_not_answer_scores_0_and_writes_both_files(tmp_path, capsys):
+    from flasklab.__main__ import main
+    from flasklab.classroom import check
+    from tests.test_class_check import closed_port
+
+    refused = closed_port()
+    outputs = tmp_path / "outputs.json"
+    entry = {"publicIp": "127.0.0.1", "serverNames": ["ana.practica_flask"], "hostsLine": ""}
+    outputs.write_text(json.dumps({"students": {"ana": entry}}))
+    original = check.Server
+    arguments = ["class", "grade", "--stack", "class-demo", "--student", "ana", "--outputs", str(outputs)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(check, "Server", lambda **fields: original(**fields, http_port=refused))
+        status = main([*arguments, "--timeout", "5", "--out", str(tmp_path / "grades")])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    (moodle,) = (tmp_path / "grades").glob("moodle-*.csv")
+    assert moodle.read_text().splitlines() == ["student,grade", "ana,0.00"]
+    (grades,) = (tmp_path / "grades").glob("grades-*.csv")
+    rows = list(csv.DictReader(grades.open(encoding="utf-8")))
+    assert {row["student"] for row in rows} == {"ana"}
+    assert "no SSH key" in next(row["evidence"] for row in rows if row["checkpoint"] == "packages")
+    assert "answers_by_name" in printed

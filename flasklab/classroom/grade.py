@@ -97,6 +97,9 @@ def server_marks(server: Server, deadline: float, ssh: SshOptions) -> list[Mark]
     with why, when it could not run)."""
     settings = server.settings
     checkpoints = [c for c in rubric.rubric(settings) if c.where == rubric.SERVER]
+    if server.key_file is None:
+        why = "not checked: no SSH key for this server (give the stack's with --ssh-key)"
+        return [_mark(settings, c, False, why) for c in checkpoints]
     left = max(1.0, deadline - time.monotonic())
     try:
         done = subprocess.run(
@@ -270,14 +273,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = load_stack_servers(args.stack)
+        unknown = sorted(set(args.student) - {s.student or args.stack for s in settings})
+        if unknown:
+            print(f"flasklab class grade: not on the stack's roster: {', '.join(unknown)}", file=sys.stderr)
+            return 2
         accesses = read_outputs(args.stack, args.outputs)
     except (ConfigError, OutputsError) as error:
         print(error, file=sys.stderr)
-        return 2
-    known = {s.student or args.stack for s in settings}
-    unknown = sorted(set(args.student) - known)
-    if unknown:
-        print(f"flasklab class grade: not on the stack's roster: {', '.join(unknown)}", file=sys.stderr)
         return 2
     wanted = [s for s in settings if not args.student or (s.student or args.stack) in args.student]
     with key_files(accesses, args.ssh_key) as key_for:
