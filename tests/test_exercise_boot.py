@@ -143,6 +143,8 @@ def test_an_app_stage_server_is_graded_low_then_full_as_the_student_does_the_tut
     settings = load_stack("dev", {"stage": "app", "language": "es"})
     rehearsal = rehearsal_of(dataclasses.replace(target_for(settings), ssh_public_key=public_key))
     address = rehearsal.container.address
+    outcome = rehearsal.wait()  # first boot only: nothing serves yet
+    assert outcome.ok and outcome.first_response_seconds is None, rehearsal.report(outcome)
     ready = run_over_ssh(key, address, readiness.READY_COMMAND)
     assert "ready for the exercise (stage app" in ready.stdout, ready.stdout + ready.stderr
 
@@ -174,3 +176,98 @@ def test_an_app_stage_server_is_graded_low_then_full_as_the_student_does_the_tut
         scores.append(grade.score)
     assert scores[-1] == grade.total, scores
     print(f"scores after each step: {scores} of {grade.total}")
+
+
+# Tutorial 002 from a bare server (nginx-uwsgi-supervisor): every step the student's.
+UWSGI_COMMAND = (
+    "/usr/bin/uwsgi --plugin python3 --socket 127.0.0.1:8000 --chdir /var/www/flask_app"
+    " --virtualenv /var/www/flask_app/.venv --module wsgi:app --master --processes 2 --die-on-term"
+)
+SUPERVISOR_PROGRAM = f"""[program:flask_app]
+command = {UWSGI_COMMAND}
+directory = /var/www/flask_app
+user = flask_app
+environment = SECRET_KEY="a-secret-of-the-students-own"
+autostart = true
+autorestart = true
+stopsignal = INT
+"""
+UWSGI_SITE = """server {
+    listen 80;
+    server_name practica_flask www.practica_flask;
+
+    location /static {
+        alias /var/www/flask_app/static;
+        expires 30d;
+    }
+    location / {
+        include uwsgi_params;
+        uwsgi_pass 127.0.0.1:8000;
+    }
+}
+"""
+APP = "/var/www/flask_app"
+BARE_STEPS = {
+    "the packages": (
+        "sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q"
+        " nginx supervisor uwsgi-core uwsgi-plugin-python3 python3-venv"
+    ),
+    "the app, its user and its virtualenv": (
+        f"sudo useradd --system --user-group --create-home --home-dir {APP} --shell /usr/sbin/nologin"
+        f" flask_app && sudo cp -r /usr/local/share/flasklab/sample-app/. {APP}/"
+        f" && sudo chown -R flask_app:flask_app {APP}"
+        # useradd makes the home 0700: Nginx (www-data) must read the static files (001's chmod).
+        f" && sudo chmod 0755 {APP}"
+        f" && sudo -u flask_app python3 -m venv {APP}/.venv"
+        f" && sudo -u flask_app {APP}/.venv/bin/pip install -q -r {APP}/requirements.txt"
+    ),
+    "the supervisor program": (
+        write_file("/etc/supervisor/conf.d/flask_app.conf", SUPERVISOR_PROGRAM)
+        + "sudo supervisorctl reread && sudo supervisorctl update && sleep 3"
+    ),
+    "the Nginx site": (
+        write_file("/etc/nginx/sites-available/practica_flask", UWSGI_SITE)
+        + "sudo ln -s /etc/nginx/sites-available/practica_flask /etc/nginx/sites-enabled/"
+        + " && sudo rm -f /etc/nginx/sites-enabled/default && sudo nginx -t && sudo systemctl restart nginx"
+    ),
+}
+BARE_PASSING_AFTER = {
+    "the packages": {"packages", "web_config"},
+    "the app, its user and its virtualenv": {"app_code", "app_owner", "virtualenv"},
+    "the supervisor program": {
+        "service_defined",
+        "service_enabled",
+        "service_active",
+        "app_user",
+        "restarts",
+        "answers_locally",
+    },
+    "the Nginx site": {"site_enabled", "answers_by_name", "static_files"},
+}
+
+
+def test_a_bare_server_is_graded_as_the_student_does_tutorial_002_from_the_start(
+    rehearsal_of, key_pair, tmp_path
+):
+    key, public_key = key_pair
+    settings = load_stack("dev", {"stage": "bare", "recipe": "nginx-uwsgi-supervisor"})
+    rehearsal = rehearsal_of(dataclasses.replace(target_for(settings), ssh_public_key=public_key))
+    address = rehearsal.container.address
+    ready = run_over_ssh(key, address, readiness.READY_COMMAND)
+    assert "ready for the exercise (stage bare" in ready.stdout, ready.stdout + ready.stderr
+    server = Server("dev", settings, address, settings.server_names, key_file=key)
+    ssh = SshOptions(known_hosts=tmp_path / "known_hosts")
+    grade = grade_server(server, timeout=90, ssh=ssh)
+    assert failing(grade) == {m.key for m in grade.marks}, explain(grade)  # nothing yet
+    passing: set[str] = set()
+    scores = [grade.score]
+    for step, commands in BARE_STEPS.items():
+        done = run_over_ssh(key, address, commands)
+        assert done.returncode == 0, f"{step}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        grade = grade_server(server, timeout=90, ssh=ssh)
+        passing |= BARE_PASSING_AFTER[step]
+        assert {m.key for m in grade.marks} - failing(grade) == passing, f"after {step}:\n{explain(grade)}"
+        assert grade.score >= scores[-1], f"after {step}: the score fell"
+        scores.append(grade.score)
+    assert scores[-1] == grade.total, scores
+    print(f"bare server's scores after each step: {scores} of {grade.total}")
