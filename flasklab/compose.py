@@ -17,6 +17,7 @@ from flasklab.recipes import (
     APP_ENV_FILE,
     APT_RETRIES,
     BASE_PACKAGES,
+    CHECK_COMMAND,
     DEPLOY_SCRIPT,
     FIRST_STEPS,
     IDLE_STOP_FILES,
@@ -48,33 +49,45 @@ def idle_stop(settings: Settings) -> bool:
 def deploy_steps(settings: Settings) -> list[str]:
     """The fragments of templates/deploy/ flasklab-deploy runs, in order: the idle stop's
     timer, the app and its settings, its database and migration, the recipe's start of the
-    app, then the web server's site with HTTPS around it."""
-    database = settings.database
-    return [
-        *((IDLE_STOP_STEP,) if idle_stop(settings) else ()),
+    app, then the web server's site with HTTPS around it; as far as the stage goes (a
+    self-signed certificate comes with the app, so that the student's site can use it)."""
+    database, stage = settings.database, settings.stage
+    app_steps = [
         *FIRST_STEPS,
         *((database.deploy_step,) if database else ()),
         *((MIGRATE_STEP,) if migrate_command(settings) else ()),
-        *settings.recipe.deploy_steps,
-        *settings.tls.steps_before_site,
-        settings.recipe.web_server.deploy_step,
-        *settings.tls.steps_after_site,
+    ]
+    return [
+        *((IDLE_STOP_STEP,) if idle_stop(settings) else ()),
+        *(app_steps if stage.installs_app else ()),
+        *(settings.recipe.deploy_steps if stage.serves_app else ()),
+        *(settings.tls.steps_before_site if stage.installs_app else ()),
+        *(
+            (settings.recipe.web_server.deploy_step, *settings.tls.steps_after_site)
+            if stage.serves_app
+            else ()
+        ),
     ]
 
 
 def server_files(settings: Settings) -> list[ServerFile]:
     """The files rendered from templates, in the order cloud-init writes them, with their
-    paths and owners for this app."""
+    paths and owners for this app: as far as the stage goes, and flasklab's own tools."""
     web_server, tls, database = settings.recipe.web_server, settings.tls, settings.database
-    files = [
-        APT_RETRIES,
+    stage = settings.stage
+    serving_files = [
         *settings.recipe.files,
         *((web_server.http_site,) if tls.http_site else ()),
         *((web_server.https_site,) if tls.https_site else ()),
         *tls.files,
-        *((database.setup_file,) if database else ()),
-        APP_ENV_FILE,
+    ]
+    app_files = [*((database.setup_file,) if database else ()), APP_ENV_FILE]
+    files = [
+        APT_RETRIES,  # first: before cloud-init's own first apt run (students' apt too)
+        *(serving_files if stage.serves_app else ()),
+        *(app_files if stage.installs_app else ()),
         STATUS_COMMAND,
+        *((CHECK_COMMAND,) if ships_check(settings) else ()),
         *(IDLE_STOP_FILES if idle_stop(settings) else ()),
         DEPLOY_SCRIPT,
     ]
@@ -84,19 +97,28 @@ def server_files(settings: Settings) -> list[ServerFile]:
     ]
 
 
-def packages(settings: Settings) -> list[str]:
-    extra = ("git",) if settings.app.repo else ()
+def ships_check(settings: Settings) -> bool:
+    """Whether the server gets flasklab-check: at the stages that leave the student work.
+    A finished server's user-data is already near EC2's 16 KB (gzip) with the largest
+    recipes, and the checker and its rubric add about 5 KB; `class grade` pipes its own
+    copy over SSH to every server, finished or not, so grading never needs it there."""
+    return not settings.stage.serves_app
+
+
+def recipe_packages(settings: Settings) -> list[str]:
+    """The Debian packages the recipe itself needs (what a student installs in the tutorial)."""
     database = settings.database.packages if settings.database else ()
     return sorted(
-        {
-            *BASE_PACKAGES,
-            *settings.recipe.web_server.packages,
-            *settings.recipe.packages,
-            *settings.tls.packages,
-            *database,
-            *extra,
-        }
+        {*settings.recipe.web_server.packages, *settings.recipe.packages, *settings.tls.packages, *database}
     )
+
+
+def packages(settings: Settings) -> list[str]:
+    """What cloud-init installs: nothing at stage bare (the student installs it all)."""
+    if not settings.stage.installs_packages:
+        return []
+    extra = ("git",) if settings.app.repo else ()
+    return sorted({*BASE_PACKAGES, *recipe_packages(settings), *extra})
 
 
 def pip_packages(settings: Settings) -> tuple[str, ...]:

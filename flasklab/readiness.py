@@ -159,6 +159,9 @@ class WaitSpec:
     region: str = ""
     http_port: int = 80
     https_port: int = 443
+    # False for an exercise's server (stage app or bare): nothing serves until the student
+    # makes it, so first boot's result is the whole wait.
+    serves: bool = True
 
     def site(self) -> Site:
         return Site(
@@ -212,6 +215,7 @@ def wait_spec(
         not_serving_hint=hint,
         instance_id=instance_id,
         region=region,
+        serves=settings.stage.serves_app,
     )
 
 
@@ -263,6 +267,12 @@ def run_wait(spec: WaitSpec) -> tuple[str, Verdict]:
         if failed:
             summary = f"first boot failed on {spec.who}: its report follows (flasklab-status)"
             return f"flasklab: {summary}\n{report.status_text}", Verdict(False, summary, seconds)
+    if not spec.serves:
+        checked = "" if spec.status_output is not None else " (not checked: no SSH key to log in with)"
+        summary = f"ready for the exercise{checked}"
+        return f"flasklab: {spec.who} is {summary}; it serves once the student makes it", Verdict(
+            True, summary, seconds
+        )
     problems = wait_until_serving(spec.site(), spec.expectation(), spec.timeout_seconds)
     if problems:
         text = "\n".join(

@@ -437,3 +437,49 @@ RECIPES: dict[str, Recipe] = {
         APACHE_MODWSGI,
     )
 }
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How far the deploy goes (the stage setting): exercises hand out a server part-way
+    through its tutorial, and `class grade` scores what the student did after."""
+
+    name: str
+    # What the student still does, in the README's words.
+    leaves: str
+    # The recipe's packages (web server, app server, manager, database, TLS tools).
+    installs_packages: bool
+    # The app's code, its system user, environment, settings, database and migration.
+    installs_app: bool
+    # The recipe's own files and steps: the app's service, the web server's site, HTTPS,
+    # and the deploy's last check that every name answers.
+    serves_app: bool
+
+
+STAGES: dict[str, Stage] = {
+    stage.name: stage
+    for stage in (
+        Stage("finished", "nothing: the server serves the app", True, True, True),
+        Stage(
+            "app",
+            "the app's service (systemd unit or supervisor program) and the web server's site",
+            installs_packages=True,
+            installs_app=True,
+            serves_app=False,
+        ),
+        Stage(
+            "bare",
+            "everything: packages, the app's code, user and virtualenv, its service and the site",
+            installs_packages=False,
+            installs_app=False,
+            serves_app=False,
+        ),
+    )
+}
+# With stage bare and the sample app, its code waits here for the student to copy it to
+# the app's folder (the tutorials clone or write it; with appRepo the student clones it).
+SAMPLE_APP_SOURCE = "/usr/local/share/flasklab/sample-app"
+# flasklab-check runs flasklab/server_check.py, shipped as it is, with the server's rubric.
+CHECK_COMMAND = ServerFile("flasklab-check", "/usr/local/bin/flasklab-check", "0755", "sh")
+CHECK_MODULE = "/usr/local/lib/flasklab/check.py"
+CHECK_SPEC = "/usr/local/lib/flasklab/check-spec.json"

@@ -6,6 +6,7 @@ built as data and dumped with PyYAML, never spliced together as text.
 
 from __future__ import annotations
 
+import ast
 import base64
 import gzip
 import hashlib
@@ -20,9 +21,17 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from flasklab import compose, contract, server_status
+from flasklab import compose, contract, rubric, server_check, server_status
 from flasklab.app_secrets import ALPHABET, AppSecrets, database_url, rules_for
-from flasklab.recipes import BUILD_PACKAGES, DEPLOY_SCRIPT, STATUS_MODULE, ServerFile
+from flasklab.recipes import (
+    BUILD_PACKAGES,
+    CHECK_MODULE,
+    CHECK_SPEC,
+    DEPLOY_SCRIPT,
+    SAMPLE_APP_SOURCE,
+    STATUS_MODULE,
+    ServerFile,
+)
 from flasklab.settings import PROJECT_DIR, Settings
 
 TEMPLATES_DIR = PROJECT_DIR / "templates"
@@ -131,6 +140,9 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "units": compose.units(settings),
         "logs": compose.logs(settings),
         "status_module": STATUS_MODULE,
+        "check_module": CHECK_MODULE,
+        "check_spec": CHECK_SPEC,
+        "stage": settings.stage,
         "access_log": compose.access_log(settings),
         "idle_minutes": settings.auto_stop_idle_minutes,
         # cloud-init writes it at the end of every boot: first boot is over once it exists.
@@ -166,11 +178,15 @@ def _sample_app_sources() -> tuple[Path, ...]:
 
 
 def sample_app_files(settings: Settings) -> list[RenderedFile]:
-    """The sample Flask app, shipped as it is in flasklab/sample_app/."""
-    owner = f"{settings.app.user}:{settings.app.user}"
+    """The sample Flask app, shipped as it is in flasklab/sample_app/: in the app's folder,
+    or at stage bare, where the student copies it from (SAMPLE_APP_SOURCE)."""
+    if settings.stage.installs_app:
+        folder, owner = settings.app.dir, f"{settings.app.user}:{settings.app.user}"
+    else:
+        folder, owner = SAMPLE_APP_SOURCE, "root:root"
     return [
         RenderedFile(
-            path=f"{settings.app.dir}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}",
+            path=f"{folder}/{source.relative_to(SAMPLE_APP_DIR).as_posix()}",
             content=_shipped_text(source),
             mode="0644",
             owner=owner,
@@ -179,17 +195,58 @@ def sample_app_files(settings: Settings) -> list[RenderedFile]:
     ]
 
 
+@cache
+def _shipped_module(path: Path) -> str:
+    """A Python module flasklab ships to run on the server, as the interpreter reads it:
+    without comments and its functions' and classes' docstrings (ast.unparse). The user-data
+    must fit EC2's 16 KB gzipped, and these modules are most of it; the first line of the
+    module's own docstring stays (its command's --help reads it)."""
+    tree = ast.parse(path.read_text())
+    if _docstring(tree):
+        first = tree.body[0].value  # type: ignore[attr-defined]
+        first.value = first.value.strip().splitlines()[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and _docstring(node):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree) + "\n"
+
+
+def _docstring(node: ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+    first = node.body[0] if node.body else None
+    return (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+
+
 def status_module_file(settings: Settings) -> RenderedFile:
-    """flasklab/server_status.py as it is, which flasklab-status runs on the server."""
-    source = _shipped_text(Path(server_status.__file__))
+    """flasklab/server_status.py, which flasklab-status runs on the server."""
+    source = _shipped_module(Path(server_status.__file__))
     return RenderedFile(
         path=STATUS_MODULE, content=f"# {written_by(settings)}\n{source}", mode="0644", checker="python"
     )
 
 
+def check_files(settings: Settings) -> list[RenderedFile]:
+    """flasklab/server_check.py, which flasklab-check runs, and the server's rubric (its
+    on-server checkpoints, in the class's language)."""
+    source = _shipped_module(Path(server_check.__file__))
+    return [
+        RenderedFile(
+            path=CHECK_MODULE, content=f"# {written_by(settings)}\n{source}", mode="0644", checker="python"
+        ),
+        RenderedFile(path=CHECK_SPEC, content=rubric.server_spec_json(settings), mode="0644"),
+    ]
+
+
 def shipped_files(settings: Settings) -> list[RenderedFile]:
     """The files flasklab ships as they are (not rendered from templates)."""
-    return [status_module_file(settings), *([] if settings.app.repo else sample_app_files(settings))]
+    return [
+        status_module_file(settings),
+        *(check_files(settings) if compose.ships_check(settings) else []),
+        *([] if settings.app.repo else sample_app_files(settings)),
+    ]
 
 
 def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFile]:
@@ -200,19 +257,17 @@ def render_files(settings: Settings, app_secrets: AppSecrets) -> list[RenderedFi
 
 
 def users(settings: Settings) -> list:
-    """The image's login user and the app's system user."""
+    """The image's login user and the app's system user (which a student makes at stage bare)."""
     app = settings.app
-    return [
-        # Keep the image's login user (admin on Debian's AMIs).
-        "default",
-        {
-            "name": app.user,
-            "system": True,
-            "no_create_home": True,
-            "homedir": app.dir,
-            "shell": "/usr/sbin/nologin",
-        },
-    ]
+    app_user = {
+        "name": app.user,
+        "system": True,
+        "no_create_home": True,
+        "homedir": app.dir,
+        "shell": "/usr/sbin/nologin",
+    }
+    # Keep the image's login user (admin on Debian's AMIs).
+    return ["default", *([app_user] if settings.stage.installs_app else [])]
 
 
 def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
@@ -222,7 +277,7 @@ def build_cloud_config(settings: Settings, app_secrets: AppSecrets) -> dict:
         # Upgrading every package on first boot doubles the time to a working server;
         # Debian's unattended-upgrades applies security updates afterwards.
         "package_upgrade": False,
-        "packages": compose.packages(settings),
+        **({"packages": packages} if (packages := compose.packages(settings)) else {}),
         "users": users(settings),
         "write_files": [
             {

@@ -38,6 +38,7 @@ PER_STUDENT_SETTINGS = (
     "instanceType",
     "appRepo",
     "appRef",
+    "stage",
 )
 # Cells that hold a list, written space-separated (`www.ana.example.org ana.example.net`).
 LIST_SETTINGS = ("serverAliases",)

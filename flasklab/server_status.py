@@ -219,6 +219,7 @@ def status(
     url: str,
     certificate: str = "",
     note_marker: str = "",
+    stage: str = "",
 ) -> tuple[int, str]:
     """(exit status, text) of the server at `root`: ready, failed with why, or booting.
     A ready server's text says how long first boot took and shows `certificate` (its
@@ -234,6 +235,8 @@ def status(
         warnings = recoverable_errors(root)
         took = first_boot_seconds(root)
         text = f"flasklab: ready: {url} is served (first boot finished without errors)."
+        if stage:  # an exercise: the student makes it serve
+            text = f"flasklab: ready for the exercise (stage {stage}; first boot finished without errors)."
         text += f"\nfirst boot took {took} s" if took is not None else ""
         text += notes_section(notes(root, note_marker))
         text += section("cloud-init warnings", warnings) if warnings else ""
@@ -254,10 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--certificate", default="", help="the site's self-signed certificate, shown when ready"
     )
+    parser.add_argument(
+        "--stage", default="", help="the exercise's stage, when the server does not serve yet"
+    )
     parser.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     code, text = status(
-        args.root, args.marker, args.units, args.logs, args.url, args.certificate, args.note_marker
+        args.root,
+        args.marker,
+        args.units,
+        args.logs,
+        args.url,
+        args.certificate,
+        note_marker=args.note_marker,
+        stage=args.stage,
     )
     print(text)
     return code

@@ -78,6 +78,8 @@ EFFECTS: dict[str, Effect] = {
     "tls": Effect.REBUILD,
     "tlsEmail": Effect.REBUILD,
     "appEnv": Effect.REBUILD,
+    "stage": Effect.REBUILD,
+    "language": Effect.REBUILD,
     "stopSchedule": Effect.SCHEDULE,
     "stopScheduleTimezone": Effect.SCHEDULE,
     "stopScheduleRoleArn": Effect.SCHEDULE,

@@ -25,8 +25,9 @@ from flasklab import network_settings, settings_coercion
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
 from flasklab.network_settings import network_problems, readiness_port_problems, why_not_public
-from flasklab.recipes import DATABASES, RECIPES, TLS_MODES, DatabaseEngine, Recipe, TlsMode
+from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES, DatabaseEngine, Recipe, Stage, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
+from flasklab.rubric_texts import LANGUAGES
 from flasklab.settings_coercion import Values, coerce_all
 from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
 
@@ -203,6 +204,9 @@ class Settings:
     static_address: bool = False
     # A start link per student (startLink): a Lambda function starts their server.
     start_link: bool = False
+    # How far the deploy goes (an exercise's starting point), and the rubric's language.
+    stage: Stage = STAGES["finished"]
+    language: str = "en"
 
     @property
     def https(self) -> bool:
@@ -239,6 +243,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
         *_database_and_secret_problems(values, secret_keys),
         *_tls_problems(values),
         *stop_schedule_problems(values),
+        *_exercise_problems(values),
     ]
     if problems:
         raise ConfigError(problems, stack)
@@ -520,6 +525,18 @@ def _tls_problems(values: _Values) -> Iterator[str]:
         yield "tlsEmail is only used with tls letsencrypt; remove it with `pulumi config rm tlsEmail`."
 
 
+def _exercise_problems(values: _Values) -> Iterator[str]:
+    """stage and language."""
+    if values["stage"] not in STAGES:
+        yield (
+            f"stage: {values['stage']!r} is not a stage. Use finished (the default), app (the student "
+            f"writes the service and the site) or bare (the student does everything)."
+        )
+    if values["language"] not in LANGUAGES:
+        languages = ", ".join(LANGUAGES)
+        yield f"language: {values['language']!r} is not one of the rubric's languages: {languages}."
+
+
 def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Iterator[str]:
     if 80 not in ports:
         yield (
@@ -586,6 +603,8 @@ def _build(values: _Values, stack: str) -> Settings:
         stop_schedule=stop_schedule_of(values),
         static_address=values["staticAddress"],
         start_link=values["startLink"],
+        stage=STAGES[values["stage"]],
+        language=values["language"],
     )
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -411,6 +412,14 @@ def rehearsal_of():
     for rehearsal in started:
         rehearsal.stop()
         rehearsal.remove()
+
+
+@pytest.fixture
+def key_pair(tmp_path) -> tuple[Path, str]:
+    """An ED25519 key pair, as the stack makes its own: (private key file, public key)."""
+    private = tmp_path / "flasklab-test.pem"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)], check=True)
+    return private, private.with_suffix(".pem.pub").read_text().strip()
 
 
 # Boot tests that boot more than one container, one after another: the longest.

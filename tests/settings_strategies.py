@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from flasklab.app_secrets import SECRET_SETTINGS
 from flasklab.contract import LINE_BREAKS
-from flasklab.recipes import DATABASES, RECIPES, TLS_MODES
+from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES
 from flasklab.reserved_names import TAKEN_NAMES
+from flasklab.rubric_texts import LANGUAGES
 from flasklab.stacks import stack_config
 from tests.conftest import MOCK_PRIVATE_KEY, MOCK_PUBLIC_KEY, STUDENT_STACKS
 
@@ -156,6 +157,8 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "secretKey": st.one_of(st.just(""), _secret),
     "tls": _mostly(*TLS_MODES),
     "tlsEmail": _mostly("", "teacher@example.org", 'a$b`c"@school.org'),
+    "stage": _mostly(*STAGES),
+    "language": _mostly(*LANGUAGES),
     "autoStopIdleMinutes": _ints,
     "stopSchedule": _mostly("", "0 22 * * *", "30 21 * 1-6,9-12 MON-FRI", "0 22 1 * 1", "61 * * * *"),
     "stopScheduleTimezone": _mostly("Europe/Madrid", "Europe/Stockholm", "UTC", "Mars/Olympus"),

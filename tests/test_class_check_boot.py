@@ -97,3 +97,34 @@ def test_class_check_passes_two_servers_and_names_what_failed_on_the_third(
     assert ben["app under its manager"] == "not running"
     assert "nothing runs as flask_app" in ben["problems"]
     assert "ben (" in printed and "http://ben.practica_flask/ answered 502" in printed
+
+    # The same servers graded (finished servers: the rubric agrees with the recipes, with
+    # supervisor and with Apache and HTTPS): full marks but for ben's stopped app.
+    grades_dir = tmp_path / "grades"
+    options = [
+        "--outputs",
+        str(outputs),
+        "--out",
+        str(grades_dir),
+        "--known-hosts",
+        str(tmp_path / "known_hosts"),
+    ]
+    assert main(["class", "grade", "--stack", class_stack, *options]) == 0
+    printed = capsys.readouterr().out
+    (grades_csv,) = grades_dir.glob("grades-*.csv")
+    (moodle_csv,) = grades_dir.glob("moodle-*.csv")
+    marks = list(csv.DictReader(grades_csv.open()))
+    failing = {
+        (m["student"], m["checkpoint"]) for m in marks if m["checkpoint"] != "total" and m["scored"] == "0"
+    }
+    wrong = {m["student"]: m["evidence"] for m in marks if (m["student"], m["checkpoint"]) in failing}
+    expected = {("ben", key) for key in ("service_active", "app_user", "answers_locally", "answers_by_name")}
+    assert failing == expected, f"{printed}\n{wrong}"
+    moodle = {row["student"]: row["grade"] for row in csv.DictReader(moodle_csv.open())}
+    assert moodle["ana"] == moodle["carla"] == "100.00"
+    assert float(moodle["ben"]) < 100
+    assert {m["checkpoint"] for m in marks if m["student"] == "carla"} >= {
+        "https",
+        "static_files",
+        "site_enabled",
+    }

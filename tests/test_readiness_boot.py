@@ -25,14 +25,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def key_pair(tmp_path) -> tuple[Path, str]:
-    """An ED25519 key pair, as the stack makes its own: (private key file, public key)."""
-    private = tmp_path / "flasklab-test.pem"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)], check=True)
-    return private, private.with_suffix(".pem.pub").read_text().strip()
-
-
 def run_over_ssh(key: Path, address: str, command: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """`command` as the login user, retrying until SSH answers (pulumi-command's dialing)."""
     deadline = time.monotonic() + timeout

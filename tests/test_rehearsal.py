@@ -4,7 +4,9 @@ systemd in a Debian container, serving the app through the web server."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shlex
 import stat
 import subprocess
 import time
@@ -13,7 +15,9 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from flasklab import compose, probes
+from flasklab import compose, probes, rubric
+from flasklab.classroom import grade
+from flasklab.classroom.check import Server
 from flasklab.rehearsal import server_logs
 from flasklab.rehearsal.report import Outcome
 from flasklab.rehearsal.run import Rehearsal
@@ -55,6 +59,22 @@ def test_example_stack_boots_and_serves_every_server_name(rehearsal_of, stack):
     assert_status_says_ready(rehearsal)
     if settings.tls.name == "letsencrypt":
         assert_letsencrypt_waits_for_dns(rehearsal, settings)
+    assert_full_marks(rehearsal, settings)
+
+
+def assert_full_marks(rehearsal: Rehearsal, settings) -> None:
+    """The rubric agrees with the recipe: a finished server passes every checkpoint, its
+    on-server ones run as `class grade` runs them (flasklab's checker as root) and the rest
+    from outside (Let's Encrypt's HTTPS waits for DNS, which a rehearsal never has)."""
+    (rehearsal.root / "var/tmp/flasklab-grade-check.py").write_text(grade.SOURCE.read_text())
+    spec = json.dumps(rubric.server_spec(settings), separators=(",", ":"))
+    command = f"python3 /var/tmp/flasklab-grade-check.py --json --spec-json {shlex.quote(spec)}"
+    result = run_inside(rehearsal, command)
+    failing = {r["key"]: r["evidence"] for r in json.loads(result.stdout) if not r["passed"]}
+    server = Server(settings.stack, settings, rehearsal.container.address, settings.server_names)
+    outside = grade.outside_marks(server, deadline=time.monotonic() + 60)
+    failing |= {mark.key: mark.evidence for mark in outside if not mark.passed}
+    assert set(failing) == ({"https"} if settings.tls.name == "letsencrypt" else set()), failing
 
 
 def assert_status_says_ready(rehearsal: Rehearsal) -> None:

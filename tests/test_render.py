@@ -364,3 +364,23 @@ def test_the_deploy_check_requests_ready_path_and_looks_for_ready_text(tmp_path)
     assert "\"https://$1\"'/health?full=1'" in script.content
     assert "| grep --quiet --fixed-strings -- 'it'\"'\"'s up & running'" in script.content
     assert config_tools.shell_check(script, tmp_path, settings.debian_codename) == ""
+
+
+@pytest.mark.parametrize("module", ["server_status", "server_check"])
+def test_a_shipped_module_runs_as_the_source_does_without_its_comments(module, tmp_path):
+    """The modules shipped to the server lose comments and inner docstrings to fit EC2's
+    limit; what is left still runs (its --help, from the module's docstring)."""
+    import importlib
+    import subprocess
+    import sys
+
+    from flasklab import render
+
+    source = Path(importlib.import_module(f"flasklab.{module}").__file__)
+    shipped = render._shipped_module(source)
+    assert len(shipped) < len(source.read_text()) and "# " not in shipped.splitlines()[1]
+    (tmp_path / "shipped.py").write_text(shipped)
+    done = subprocess.run([sys.executable, tmp_path / "shipped.py", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    first_line = importlib.import_module(f"flasklab.{module}").__doc__.splitlines()[0]
+    assert first_line in " ".join(done.stdout.split())

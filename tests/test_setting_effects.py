@@ -75,6 +75,10 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
         {"tlsEmail": "b@example.org"},
     ),
     "appEnv": ({}, {"appEnv": '{"GREETING": "hola"}'}),
+    "stage": ({}, {"stage": "app"}),
+    # Only servers at a stage with work left carry flasklab-check's texts (class grade's
+    # follow the stack at once).
+    "language": ({"stage": "app"}, {"language": "es"}),
     "stopSchedule": ({}, SCHEDULE),
     "stopScheduleTimezone": (SCHEDULE, {"stopScheduleTimezone": "Europe/Stockholm"}),
     "stopScheduleRoleArn": (SCHEDULE, {"stopScheduleRoleArn": "arn:aws:iam::123456789012:role/LabRole"}),

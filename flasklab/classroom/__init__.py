@@ -8,6 +8,10 @@ one-line help; several commands may share a module, which then reads `args.comma
 COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("cost", "what a term of the stack costs: compute, disks, public IPv4, snapshots (AWS's prices)"),
     "check": ("check", "check every student's server at once: a table, a CSV, exit 1 if any fails"),
+    "grade": (
+        "grade",
+        "score every student's exercise against the rubric: a table, a CSV per run, a Moodle import",
+    ),
     "rebuild": ("rebuild", "make students' servers anew from the stack's settings (old disks snapshotted)"),
     "snapshots": (
         "disks",

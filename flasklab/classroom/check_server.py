@@ -107,14 +107,16 @@ class SshOptions:
     known_hosts: Path | None = None  # None: ssh's own (~/.ssh/known_hosts)
 
 
-def ssh_command(server: Server, connect_timeout: float, options: SshOptions) -> list[str]:
+def ssh_command(
+    server: Server, connect_timeout: float, options: SshOptions, command: str = readiness.CHECK_COMMAND
+) -> list[str]:
     assert server.key_file is not None
     arguments = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
     arguments += ["-o", f"ConnectTimeout={max(1, int(connect_timeout))}", "-o", "IdentitiesOnly=yes"]
     if options.known_hosts is not None:
         arguments += ["-o", f"UserKnownHostsFile={options.known_hosts}"]
     arguments += ["-p", str(server.ssh_port), "-i", str(server.key_file)]
-    return ["ssh", *arguments, f"{LOGIN_USER}@{server.address}", readiness.CHECK_COMMAND]
+    return ["ssh", *arguments, f"{LOGIN_USER}@{server.address}", command]
 
 
 def ssh_failure(stderr: str, server: Server) -> Result:

@@ -126,7 +126,8 @@ class Rehearsal:
         self._wait_for_first_boot(outcome, timeout)
         if outcome.cloud_init_seconds is None and not outcome.failure:
             outcome.failure = f"cloud-init did not finish within {timeout:.0f} s"
-        if not outcome.cloud_init_errors and not outcome.failure:
+        # An exercise's server serves once the student makes it: nothing to probe yet.
+        if not outcome.cloud_init_errors and not outcome.failure and self.target.serves:
             self.check(outcome)
         return outcome
 
@@ -149,7 +150,8 @@ class Rehearsal:
                     f"cloud-init finished after {elapsed:.1f} s" + (" with errors" if errors else "")
                 )
             if outcome.cloud_init_seconds is not None and (
-                outcome.first_response_seconds is not None
+                not self.target.serves
+                or outcome.first_response_seconds is not None
                 or outcome.cloud_init_errors
                 or elapsed > outcome.cloud_init_seconds + ANSWER_GRACE
             ):

@@ -33,6 +33,8 @@ class Target:
     database_port: int = 0
     # A public key the login user accepts, as EC2 gives the key pair's ('' for none).
     ssh_public_key: str = ""
+    # False for an exercise's server (stage app or bare): first boot is the whole rehearsal.
+    serves: bool = True
 
     @property
     def scheme(self) -> str:
@@ -65,4 +67,5 @@ def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Tar
         if settings.tls.enabled_at_boot == "https"
         else "",
         database_port=settings.database.port if settings.database else 0,
+        serves=settings.stage.serves_app,
     )

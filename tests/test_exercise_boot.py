@@ -1,0 +1,273 @@
+"""An exercise, booted: a server at stage `app` (packages, the app and its virtualenv in
+place) of nginx-gunicorn-systemd is graded low with its failing checkpoints named; then a
+student does tutorial 001's remaining steps over SSH (the systemd unit, first with two
+typical mistakes, then the Nginx site), and after each step `class grade`'s grading of
+that server (real SSH, real probes) never falls and ends at full marks. The student's own
+`sudo flasklab-check` agrees with the grade, and a server whose flasklab-check was
+replaced by one that says "all ok" is still graded on what it is."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from flasklab import readiness
+from flasklab.classroom.check import Server, SshOptions
+from flasklab.classroom.grade import Grade, grade_server
+from flasklab.recipes import CHECK_MODULE
+from flasklab.rehearsal.target import target_for
+from flasklab.stacks import load_stack
+from tests.conftest import boot_prerequisites_missing
+from tests.test_readiness_boot import run_over_ssh
+
+pytestmark = [
+    pytest.mark.boot,
+    pytest.mark.skipif(bool(boot_prerequisites_missing()), reason=boot_prerequisites_missing()),
+]
+
+# Tutorial 001's unit, with the rubric's paths: systemd owns the socket Nginx reaches
+# (/run/flask_app.sock), Gunicorn from the app's virtualenv. First as students often write
+# it: no User= (Gunicorn runs as root) and no Restart=.
+SOCKET_UNIT = """[Unit]
+Description=flask_app socket
+
+[Socket]
+ListenStream=/run/flask_app.sock
+SocketUser=www-data
+SocketMode=0660
+
+[Install]
+WantedBy=sockets.target
+"""
+SERVICE_UNIT = """[Unit]
+Description=flask_app.service
+Requires=flask_app.socket
+After=network.target
+
+[Service]
+{user}WorkingDirectory=/var/www/flask_app/
+EnvironmentFile=/etc/flasklab/flask_app/env
+Environment="PATH=/var/www/flask_app/.venv/bin:/usr/bin:/bin"
+ExecStart=/var/www/flask_app/.venv/bin/gunicorn --workers 2 wsgi:app
+{restart}
+[Install]
+WantedBy=multi-user.target
+"""
+# Tutorial 001's site, with 003's static files served by Nginx itself.
+NGINX_SITE = """server {
+    listen 80;
+    server_name practica_flask www.practica_flask;
+
+    access_log /var/log/nginx/flask_app.access.log;
+    error_log /var/log/nginx/flask_app.error.log;
+
+    location /static {
+        alias /var/www/flask_app/static;
+        expires 30d;
+    }
+    location / {
+        include proxy_params;
+        proxy_pass http://unix:/run/flask_app.sock;
+    }
+}
+"""
+
+
+def write_file(path: str, content: str) -> str:
+    return f"sudo tee {path} > /dev/null <<'FLASKLAB_EOF'\n{content}FLASKLAB_EOF\n"
+
+
+STUDENT_STEPS = {
+    "the unit, as root and without Restart=": (
+        write_file("/etc/systemd/system/flask_app.socket", SOCKET_UNIT)
+        + write_file("/etc/systemd/system/flask_app.service", SERVICE_UNIT.format(user="", restart=""))
+        + "sudo systemctl daemon-reload && sudo systemctl enable --now flask_app.socket"
+        + " && sudo systemctl enable --now flask_app.service"
+    ),
+    "the unit, as the app's user and restarting on failure": (
+        write_file(
+            "/etc/systemd/system/flask_app.service",
+            SERVICE_UNIT.format(user="User=flask_app\nGroup=flask_app\n", restart="Restart=on-failure\n"),
+        )
+        + "sudo systemctl daemon-reload && sudo systemctl restart flask_app.service"
+    ),
+    "the Nginx site": (
+        write_file("/etc/nginx/sites-available/practica_flask", NGINX_SITE)
+        + "sudo ln -s /etc/nginx/sites-available/practica_flask /etc/nginx/sites-enabled/"
+        + " && sudo rm -f /etc/nginx/sites-enabled/default && sudo nginx -t && sudo systemctl restart nginx"
+    ),
+}
+# What each step's grade still fails, after it.
+FAILING_AFTER = {
+    "the unit, as root and without Restart=": {
+        "app_user",
+        "restarts",
+        "site_enabled",
+        "answers_by_name",
+        "static_files",
+    },
+    "the unit, as the app's user and restarting on failure": {
+        "site_enabled",
+        "answers_by_name",
+        "static_files",
+    },
+    "the Nginx site": set(),
+}
+FAILING_AT_START = {
+    "service_defined",
+    "service_enabled",
+    "service_active",
+    "app_user",
+    "restarts",
+    "answers_locally",
+    "site_enabled",
+    "answers_by_name",
+    "static_files",
+}
+
+
+def failing(grade: Grade) -> set[str]:
+    return {mark.key for mark in grade.failing()}
+
+
+def explain(grade: Grade) -> str:
+    return "\n".join(f"{m.key}: {m.passed} {m.evidence}" for m in grade.marks)
+
+
+def test_an_app_stage_server_is_graded_low_then_full_as_the_student_does_the_tutorial(
+    rehearsal_of, key_pair, tmp_path
+):
+    key, public_key = key_pair
+    settings = load_stack("dev", {"stage": "app", "language": "es"})
+    rehearsal = rehearsal_of(dataclasses.replace(target_for(settings), ssh_public_key=public_key))
+    address = rehearsal.container.address
+    outcome = rehearsal.wait()  # first boot only: nothing serves yet
+    assert outcome.ok and outcome.first_response_seconds is None, rehearsal.report(outcome)
+    ready = run_over_ssh(key, address, readiness.READY_COMMAND)
+    assert "ready for the exercise (stage app" in ready.stdout, ready.stdout + ready.stderr
+
+    # The student's own view, in the class's language.
+    own = run_over_ssh(key, address, "sudo flasklab-check")
+    assert own.returncode == 1, own.stdout + own.stderr
+    assert "[FAIL] El servicio de la aplicación está definido (systemd)" in own.stdout, own.stdout
+    assert "-> Escribe el servicio de flask_app (systemd)" in own.stdout, own.stdout
+    own_json = json.loads(run_over_ssh(key, address, "sudo flasklab-check --json").stdout)
+    own_failing = {result["key"] for result in own_json if not result["passed"]}
+
+    # A server's flasklab-check that says "all ok" changes what the student sees, not the grade.
+    fake = "import json, sys; print(json.dumps([])); sys.exit(0)\n"
+    run_over_ssh(key, address, write_file(CHECK_MODULE, fake))
+    server = Server("dev", settings, address, settings.server_names, key_file=key)
+    ssh = SshOptions(known_hosts=tmp_path / "known_hosts")
+    grade = grade_server(server, timeout=90, ssh=ssh)
+    assert failing(grade) == FAILING_AT_START, explain(grade)
+    assert own_failing == FAILING_AT_START - {"answers_by_name", "static_files"}
+    assert 0 < grade.score < grade.total
+
+    scores = [grade.score]
+    for step, commands in STUDENT_STEPS.items():
+        done = run_over_ssh(key, address, commands)
+        assert done.returncode == 0, f"{step}: {done.stdout}{done.stderr}"
+        grade = grade_server(server, timeout=90, ssh=ssh)
+        assert failing(grade) == FAILING_AFTER[step], f"after {step}:\n{explain(grade)}"
+        assert grade.score >= scores[-1], f"after {step}: the score fell"
+        scores.append(grade.score)
+    assert scores[-1] == grade.total, scores
+    print(f"scores after each step: {scores} of {grade.total}")
+
+
+# Tutorial 002 from a bare server (nginx-uwsgi-supervisor): every step the student's.
+UWSGI_COMMAND = (
+    "/usr/bin/uwsgi --plugin python3 --socket 127.0.0.1:8000 --chdir /var/www/flask_app"
+    " --virtualenv /var/www/flask_app/.venv --module wsgi:app --master --processes 2 --die-on-term"
+)
+SUPERVISOR_PROGRAM = f"""[program:flask_app]
+command = {UWSGI_COMMAND}
+directory = /var/www/flask_app
+user = flask_app
+environment = SECRET_KEY="a-secret-of-the-students-own"
+autostart = true
+autorestart = true
+stopsignal = INT
+"""
+UWSGI_SITE = """server {
+    listen 80;
+    server_name practica_flask www.practica_flask;
+
+    location /static {
+        alias /var/www/flask_app/static;
+        expires 30d;
+    }
+    location / {
+        include uwsgi_params;
+        uwsgi_pass 127.0.0.1:8000;
+    }
+}
+"""
+APP = "/var/www/flask_app"
+BARE_STEPS = {
+    "the packages": (
+        "sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q"
+        " nginx supervisor uwsgi-core uwsgi-plugin-python3 python3-venv"
+    ),
+    "the app, its user and its virtualenv": (
+        f"sudo useradd --system --user-group --create-home --home-dir {APP} --shell /usr/sbin/nologin"
+        f" flask_app && sudo cp -r /usr/local/share/flasklab/sample-app/. {APP}/"
+        f" && sudo chown -R flask_app:flask_app {APP}"
+        # useradd makes the home 0700: Nginx (www-data) must read the static files (001's chmod).
+        f" && sudo chmod 0755 {APP}"
+        f" && sudo -u flask_app python3 -m venv {APP}/.venv"
+        f" && sudo -u flask_app {APP}/.venv/bin/pip install -q -r {APP}/requirements.txt"
+    ),
+    "the supervisor program": (
+        write_file("/etc/supervisor/conf.d/flask_app.conf", SUPERVISOR_PROGRAM)
+        + "sudo supervisorctl reread && sudo supervisorctl update && sleep 3"
+    ),
+    "the Nginx site": (
+        write_file("/etc/nginx/sites-available/practica_flask", UWSGI_SITE)
+        + "sudo ln -s /etc/nginx/sites-available/practica_flask /etc/nginx/sites-enabled/"
+        + " && sudo rm -f /etc/nginx/sites-enabled/default && sudo nginx -t && sudo systemctl restart nginx"
+    ),
+}
+BARE_PASSING_AFTER = {
+    "the packages": {"packages", "web_config"},
+    "the app, its user and its virtualenv": {"app_code", "app_owner", "virtualenv"},
+    "the supervisor program": {
+        "service_defined",
+        "service_enabled",
+        "service_active",
+        "app_user",
+        "restarts",
+        "answers_locally",
+    },
+    "the Nginx site": {"site_enabled", "answers_by_name", "static_files"},
+}
+
+
+def test_a_bare_server_is_graded_as_the_student_does_tutorial_002_from_the_start(
+    rehearsal_of, key_pair, tmp_path
+):
+    key, public_key = key_pair
+    settings = load_stack("dev", {"stage": "bare", "recipe": "nginx-uwsgi-supervisor"})
+    rehearsal = rehearsal_of(dataclasses.replace(target_for(settings), ssh_public_key=public_key))
+    address = rehearsal.container.address
+    ready = run_over_ssh(key, address, readiness.READY_COMMAND)
+    assert "ready for the exercise (stage bare" in ready.stdout, ready.stdout + ready.stderr
+    server = Server("dev", settings, address, settings.server_names, key_file=key)
+    ssh = SshOptions(known_hosts=tmp_path / "known_hosts")
+    grade = grade_server(server, timeout=90, ssh=ssh)
+    assert failing(grade) == {m.key for m in grade.marks}, explain(grade)  # nothing yet
+    passing: set[str] = set()
+    scores = [grade.score]
+    for step, commands in BARE_STEPS.items():
+        done = run_over_ssh(key, address, commands)
+        assert done.returncode == 0, f"{step}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        grade = grade_server(server, timeout=90, ssh=ssh)
+        passing |= BARE_PASSING_AFTER[step]
+        assert {m.key for m in grade.marks} - failing(grade) == passing, f"after {step}:\n{explain(grade)}"
+        assert grade.score >= scores[-1], f"after {step}: the score fell"
+        scores.append(grade.score)
+    assert scores[-1] == grade.total, scores
+    print(f"bare server's scores after each step: {scores} of {grade.total}")

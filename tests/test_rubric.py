@@ -1,0 +1,310 @@
+"""The rubric as data (flasklab.rubric) for every recipe x database x TLS mode, its texts in
+every language, the on-server checker's pieces (flasklab/server_check.py) against real
+sockets and files, and `class grade`'s files (a CSV per run, Moodle's import)."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import json
+import os
+import pwd
+import re
+import socket
+import string
+import threading
+from pathlib import Path
+
+import pytest
+
+from flasklab import rubric, server_check
+from flasklab.classroom import grade
+from flasklab.recipes import DATABASES, RECIPES, TLS_MODES
+from flasklab.rubric_texts import LANGUAGES, texts
+from flasklab.settings import ConfigError
+from flasklab.stacks import load_stack
+
+COMBINATIONS = [
+    (recipe, database, tls)
+    for recipe in sorted(RECIPES)
+    for database in ("none", *sorted(DATABASES))
+    for tls in sorted(TLS_MODES)
+]
+
+
+def settings_of(recipe: str, database: str, tls: str, **more: str):
+    overrides = {"recipe": recipe, "database": database, "tls": tls, **more}
+    if tls == "letsencrypt":
+        overrides |= {
+            "tlsEmail": "teacher@school.org",
+            "serverName": "flask.school.org",
+            "serverAliases": ["www.flask.school.org"],
+        }
+    return load_stack("dev", overrides)
+
+
+@pytest.mark.parametrize(("recipe", "database", "tls"), COMBINATIONS)
+def test_the_rubric_follows_what_the_recipe_deploys(recipe, database, tls):
+    settings = settings_of(recipe, database, tls)
+    checkpoints = rubric.rubric(settings)
+    keys = [checkpoint.key for checkpoint in checkpoints]
+    assert len(keys) == len(set(keys))
+    assert all(checkpoint.points > 0 for checkpoint in checkpoints)
+    always = {"packages", "app_code", "app_owner", "virtualenv", "service_defined", "service_enabled"}
+    assert always | {"service_active", "app_user", "web_config", "site_enabled", "answers_by_name"} <= set(
+        keys
+    )
+    assert ("database_migrated" in keys) is (database != "none")
+    assert ("database_page" in keys) is (database != "none")  # the sample app has its /db page
+    assert ("https" in keys) is (tls != "none")
+    apache = recipe == "apache-modwsgi"
+    assert ("restarts" in keys) is not apache  # Apache restarts mod_wsgi's daemons itself
+    assert ("answers_locally" in keys) is not apache  # Apache is the app's server
+    by_key = {checkpoint.key: checkpoint for checkpoint in checkpoints}
+    packages = by_key["packages"].args["packages"]
+    assert settings.recipe.web_server.packages[0] in packages
+    assert all(package in packages for package in settings.recipe.packages)
+    if database != "none":
+        assert DATABASES[database].packages[0] in packages
+    if not apache:
+        assert by_key["answers_locally"].args["address"] == settings.recipe.app_address.format(
+            app="flask_app"
+        )
+        assert by_key["answers_locally"].args["protocol"] == (
+            "uwsgi" if settings.recipe.app_server == "uwsgi" else "http"
+        )
+    # Every checkpoint is checked by something: on the server, or by class grade's probes.
+    for checkpoint in checkpoints:
+        checks = server_check.CHECKS if checkpoint.where == rubric.SERVER else grade.OUTSIDE_PROBES
+        assert checkpoint.key in checks, checkpoint.key
+
+
+def test_an_app_from_a_repository_is_not_asked_for_the_sample_apps_pages():
+    settings = settings_of(
+        "nginx-gunicorn-systemd", "postgresql", "none", appRepo="https://example.org/a.git"
+    )
+    keys = {checkpoint.key for checkpoint in rubric.rubric(settings)}
+    assert "database_migrated" in keys
+    assert not keys & {"database_page", "static_files"}
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_language_has_every_text_with_the_same_placeholders():
+    english = texts("en")
+    for language in LANGUAGES:
+        found = texts(language)
+        assert sorted(found) == sorted(english), f"{language}: keys differ from en"
+        for key, entry in english.items():
+            assert sorted(found[key]) == ["hint", "title"], (language, key)
+            for part in ("title", "hint"):
+                assert found[key][part].strip(), (language, key, part)
+                assert _fields(found[key][part]) == _fields(entry[part]), (language, key, part)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_every_checkpoints_texts_fill_in_for_every_recipe(recipe, language):
+    settings = settings_of(recipe, "mariadb", "self-signed", language=language)
+    for checkpoint in rubric.rubric(settings):
+        title, hint = rubric.title_and_hint(settings, checkpoint, language)
+        assert "{" not in title and title, (checkpoint.key, title)
+        # Filled in: no placeholder left (nginx's own braces, {{ }} in the data, come out as { }).
+        assert hint and not re.search(r"\{[a-z_]+\}", hint), (checkpoint.key, hint)
+
+
+def test_the_servers_spec_holds_the_on_server_checkpoints_in_the_stacks_language():
+    settings = load_stack("t004-postgres", {"language": "sv", "stage": "app"})
+    spec = rubric.server_spec(settings)
+    keys = [entry["key"] for entry in spec["checkpoints"]]
+    assert keys == [c.key for c in rubric.rubric(settings) if c.where == rubric.SERVER]
+    assert "answers_by_name" not in keys
+    first = spec["checkpoints"][0]
+    assert first["title"].startswith("Receptets paket är installerade")
+
+
+def test_a_stage_and_a_language_outside_the_lists_are_refused():
+    with pytest.raises(ConfigError) as refused:
+        load_stack("dev", {"stage": "halfway", "language": "fr"})
+    assert "stage: 'halfway' is not a stage" in str(refused.value)
+    assert "language: 'fr' is not one of the rubric's languages: en, es, sv" in str(refused.value)
+
+
+# The on-server checker, piece by piece, against real sockets and files.
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status = 200 if self.headers["Host"] == "practica_flask" else 404
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _UnixHTTPServer(http.server.HTTPServer):
+    address_family = socket.AF_UNIX
+
+    def server_bind(self) -> None:
+        self.socket.bind(self.server_address)
+        self.server_name, self.server_port = "localhost", 0
+
+    def get_request(self):
+        connection, _ = self.socket.accept()
+        return connection, ("local", 0)
+
+
+def test_answers_locally_speaks_http_on_a_unix_socket_with_the_server_name(tmp_path):
+    path = str(tmp_path / "app.sock")
+    server = _UnixHTTPServer(path, _Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        args = {"address": f"unix:{path}", "protocol": "http", "host": "practica_flask", "path": "/"}
+        passed, evidence = server_check.answers_locally(args)
+        assert passed, evidence
+        assert "200" in evidence
+        passed, evidence = server_check.answers_locally({**args, "host": "other"})
+        assert not passed and "404" in evidence
+    finally:
+        server.shutdown()
+        server.server_close()
+    passed, evidence = server_check.answers_locally({**args, "address": f"unix:{tmp_path}/none.sock"})
+    assert not passed and "none.sock" in evidence
+
+
+def test_answers_locally_speaks_the_uwsgi_protocol_on_a_port():
+    """A uwsgi server's view: 4 header bytes, then the variables it decodes; it answers HTTP."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    received: dict[str, str] = {}
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            header = connection.recv(4)
+            size = int.from_bytes(header[1:3], "little")
+            body = b""
+            while len(body) < size:
+                body += connection.recv(size - len(body))
+            while body:
+                key_length = int.from_bytes(body[:2], "little")
+                key, body = body[2 : 2 + key_length], body[2 + key_length :]
+                value_length = int.from_bytes(body[:2], "little")
+                value, body = body[2 : 2 + value_length], body[2 + value_length :]
+                received[key.decode()] = value.decode()
+            connection.sendall(b"HTTP/1.1 200 OK\r\n\r\nhello")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    args = {"address": f"127.0.0.1:{port}", "protocol": "uwsgi", "host": "practica_flask", "path": "/db?x=1"}
+    passed, evidence = server_check.answers_locally(args)
+    thread.join(5)
+    listener.close()
+    assert passed, evidence
+    assert received["HTTP_HOST"] == "practica_flask"
+    assert (received["PATH_INFO"], received["QUERY_STRING"]) == ("/db", "x=1")
+
+
+def test_app_owner_and_app_code_look_at_the_real_folder(tmp_path):
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert server_check.app_owner({"dir": str(tmp_path), "user": me})[0]
+    passed, evidence = server_check.app_owner({"dir": str(tmp_path), "user": "flask_app"})
+    assert not passed and me in evidence
+    files = [str(tmp_path / "wsgi.py"), str(tmp_path / "wsgi/__init__.py")]
+    assert not server_check.app_code({"files": files})[0]
+    (tmp_path / "wsgi.py").write_text("app = None\n")
+    assert server_check.app_code({"files": files})[0]
+
+
+def test_a_broken_check_fails_its_checkpoint_only_and_the_report_gives_the_hint():
+    spec = {
+        "checkpoints": [
+            {"key": "app_code", "points": 1, "args": {"files": ["/"]}, "title": "code", "hint": "put it"},
+            {"key": "app_owner", "points": 2, "args": {}, "title": "owner", "hint": "chown it"},
+        ]
+    }
+    results = server_check.check_all(spec)
+    assert [r["passed"] for r in results] == [False, False]
+    assert "the check itself failed" in results[1]["evidence"]
+    text = server_check.report(results)
+    assert "[FAIL] owner (2)" in text and "-> chown it" in text
+    assert "0 of 3 points" in text
+
+
+# class grade's files.
+
+
+def _grade(student: str, passes: list[bool]) -> grade.Grade:
+    marks = tuple(
+        grade.Mark(f"k{index}", f"title {index}", index + 1, passed, "evidence", "hint")
+        for index, passed in enumerate(passes)
+    )
+    return grade.Grade(student, "192.0.2.1", marks)
+
+
+def test_the_moodle_export_has_an_identifier_column_and_a_grade_out_of_100(tmp_path: Path):
+    grades = [_grade("ana", [True, True, True]), _grade("ben", [True, False, True])]
+    path = tmp_path / "moodle.csv"
+    grade.write_moodle_csv(grades, path)
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    assert rows == [["student", "grade"], ["ana", "100.00"], ["ben", "66.67"]]
+
+
+def test_the_grades_csv_has_a_row_per_checkpoint_and_the_total(tmp_path: Path):
+    path = tmp_path / "grades.csv"
+    grade.write_grades_csv([_grade("ben", [True, False])], path)
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    assert [(r["checkpoint"], r["points"], r["scored"]) for r in rows] == [
+        ("k0", "1", "1"),
+        ("k1", "2", "0"),
+        ("total", "3", "1"),
+    ]
+
+
+def test_grade_files_are_never_overwritten(tmp_path: Path):
+    first = grade.new_file(tmp_path, "grades", "20260101T000000Z")
+    first.write_text("first run")
+    second = grade.new_file(tmp_path, "grades", "20260101T000000Z")
+    assert second != first and first.read_text() == "first run"
+    assert re.fullmatch(r"grades-20260101T000000Z-2\.csv", second.name)
+
+
+def test_class_grade_names_an_unknown_student_and_exits_2(capsys):
+    from flasklab.__main__ import main
+
+    assert (
+        main(["class", "grade", "--stack", "class-demo", "--student", "zed", "--outputs", "/dev/null"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "zed" in err and "Traceback" not in err
+
+
+def test_class_grade_of_a_server_that_does_not_answer_scores_0_and_writes_both_files(tmp_path, capsys):
+    from flasklab.__main__ import main
+    from flasklab.classroom import check
+    from tests.test_class_check import closed_port
+
+    refused = closed_port()
+    outputs = tmp_path / "outputs.json"
+    entry = {"publicIp": "127.0.0.1", "serverNames": ["ana.practica_flask"], "hostsLine": ""}
+    outputs.write_text(json.dumps({"students": {"ana": entry}}))
+    original = check.Server
+    arguments = ["class", "grade", "--stack", "class-demo", "--student", "ana", "--outputs", str(outputs)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(check, "Server", lambda **fields: original(**fields, http_port=refused))
+        status = main([*arguments, "--timeout", "5", "--out", str(tmp_path / "grades")])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    (moodle,) = (tmp_path / "grades").glob("moodle-*.csv")
+    assert moodle.read_text().splitlines() == ["student,grade", "ana,0.00"]
+    (grades,) = (tmp_path / "grades").glob("grades-*.csv")
+    rows = list(csv.DictReader(grades.open(encoding="utf-8")))
+    assert {row["student"] for row in rows} == {"ana"}
+    assert "no SSH key" in next(row["evidence"] for row in rows if row["checkpoint"] == "packages")
+    assert "answers_by_name" in printed
