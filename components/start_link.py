@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from flasklab import start_link
+from flasklab.iam import service_trust_policy
 from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
@@ -135,17 +136,7 @@ def link(function_url: str, student: str, token: str) -> str:
 
 def trust_policy(account: str) -> dict[str, Any]:
     """Lambda may take the role, for functions of this account only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": LAMBDA_SERVICE},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            }
-        ],
-    }
+    return service_trust_policy(LAMBDA_SERVICE, account)
 
 
 def start_policy(partition: str, account: str, tags: Mapping[str, str]) -> dict[str, Any]:

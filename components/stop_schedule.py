@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from flasklab.iam import service_trust_policy
 from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK
 from flasklab.stop_schedule import (
     StopScheduleSettings,
@@ -154,17 +155,7 @@ class StopSchedule(pulumi.ComponentResource):
 
 def trust_policy(account: str) -> dict[str, Any]:
     """EventBridge Scheduler may take the role, for schedules of this account only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": SCHEDULER_SERVICE},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            }
-        ],
-    }
+    return service_trust_policy(SCHEDULER_SERVICE, account)
 
 
 def stop_policy(partition: str, account: str, tags: dict[str, str], queue_arn: str) -> dict[str, Any]:

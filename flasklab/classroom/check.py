@@ -243,19 +243,21 @@ def default_csv(stack: str) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_server_arguments(parser, "checked", DEFAULT_TIMEOUT)
+    parser.add_argument(
+        "--csv", type=Path, help="where to write the table as CSV (default sheets/STACK/check.csv)"
+    )
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, done: str, timeout: float) -> None:
+    """What every command that logs in to each student's server takes (check, grade)."""
     add_class_arguments(parser, stack_required=True)
     add_outputs_argument(parser)
     parser.add_argument(
-        "--jobs", type=int, default=DEFAULT_JOBS, help=f"servers checked at once (default {DEFAULT_JOBS})"
+        "--jobs", type=int, default=DEFAULT_JOBS, help=f"servers {done} at once (default {DEFAULT_JOBS})"
     )
     parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds for all the checks of one server (default {DEFAULT_TIMEOUT:g})",
-    )
-    parser.add_argument(
-        "--csv", type=Path, help="where to write the table as CSV (default sheets/STACK/check.csv)"
+        "--timeout", type=float, default=timeout, help=f"seconds for one server (default {timeout:g})"
     )
     parser.add_argument(
         "--ssh-key",

@@ -30,11 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from flasklab import probes, readiness, rubric, server_check
-from flasklab.classroom.account import add_class_arguments
-from flasklab.classroom.check import key_files, plan_servers
-from flasklab.classroom.check_server import DEFAULT_JOBS, Server, SshOptions, ssh_command, ssh_failure
+from flasklab.classroom.check import add_server_arguments, key_files, plan_servers, usage_problems
+from flasklab.classroom.check_server import Server, SshOptions, ssh_command, ssh_failure
 from flasklab.classroom.live import live_servers
-from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, add_outputs_argument, read_outputs
+from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, read_outputs
 from flasklab.settings import ConfigError, Settings
 from flasklab.stacks import load_stack_servers
 
@@ -246,26 +245,14 @@ def write_moodle_csv(grades: list[Grade], path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_class_arguments(parser, stack_required=True)
-    add_outputs_argument(parser)
+    add_server_arguments(parser, "graded", DEFAULT_TIMEOUT)
     parser.add_argument("--student", action="append", default=[], help="grade only this student (repeat it)")
-    parser.add_argument(
-        "--jobs", type=int, default=DEFAULT_JOBS, help=f"servers graded at once (default {DEFAULT_JOBS})"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds for one server (default {DEFAULT_TIMEOUT:g})",
-    )
     parser.add_argument("--out", type=Path, help="the folder for the CSVs (default sheets/STACK/grades)")
-    parser.add_argument("--ssh-key", type=Path, help="the private key of the stack's keyName or sshPublicKey")
-    parser.add_argument("--known-hosts", type=Path, help="the known_hosts file for SSH (default: ssh's)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ssh_key is not None and not args.ssh_key.is_file():
-        print(f"flasklab class grade: --ssh-key {args.ssh_key}: there is no such file", file=sys.stderr)
+    if problems := usage_problems(args):
+        print("\n".join(f"flasklab class grade: {problem}" for problem in problems), file=sys.stderr)
         return 2
     try:
         settings = load_stack_servers(args.stack)
