@@ -18,8 +18,8 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from flasklab import start_link
-from flasklab.iam import service_trust_policy
-from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK
+from flasklab.iam import on_stack_instances, service_trust_policy
+from flasklab.plan import TAG_STACK
 
 LAMBDA_SERVICE = "lambda.amazonaws.com"
 RUNTIME = "python3.12"
@@ -147,17 +147,6 @@ def start_policy(partition: str, account: str, tags: Mapping[str, str]) -> dict[
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
-            {
-                "Effect": "Allow",
-                "Action": "ec2:StartInstances",
-                "Resource": f"arn:{partition}:ec2:*:{account}:instance/*",
-                "Condition": {
-                    "StringEquals": {
-                        f"aws:ResourceTag/{TAG_STACK}": tags[TAG_STACK],
-                        f"aws:ResourceTag/{TAG_COURSE}": tags[TAG_COURSE],
-                        f"aws:ResourceTag/{TAG_MANAGED_BY}": MANAGED_BY,
-                    }
-                },
-            },
+            on_stack_instances("ec2:StartInstances", partition, account, tags),
         ],
     }

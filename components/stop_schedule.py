@@ -21,8 +21,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from flasklab.iam import service_trust_policy
-from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK
+from flasklab.iam import on_stack_instances, service_trust_policy
+from flasklab.plan import TAG_STACK
 from flasklab.stop_schedule import (
     StopScheduleSettings,
     dead_letter_queue_name,
@@ -164,18 +164,7 @@ def stop_policy(partition: str, account: str, tags: dict[str, str], queue_arn: s
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "ec2:StopInstances",
-                "Resource": f"arn:{partition}:ec2:*:{account}:instance/*",
-                "Condition": {
-                    "StringEquals": {
-                        f"aws:ResourceTag/{TAG_STACK}": tags[TAG_STACK],
-                        f"aws:ResourceTag/{TAG_COURSE}": tags[TAG_COURSE],
-                        f"aws:ResourceTag/{TAG_MANAGED_BY}": MANAGED_BY,
-                    }
-                },
-            },
+            on_stack_instances("ec2:StopInstances", partition, account, tags),
             {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn},
         ],
     }

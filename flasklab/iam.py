@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK
 
 
 def service_trust_policy(service: str, account: str) -> dict[str, Any]:
@@ -18,4 +21,21 @@ def service_trust_policy(service: str, account: str) -> dict[str, Any]:
                 "Condition": {"StringEquals": {"aws:SourceAccount": account}},
             }
         ],
+    }
+
+
+def on_stack_instances(action: str, partition: str, account: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    """A statement allowing `action` on this account's instances that carry the stack's tags,
+    exactly (StringEquals reads no wildcards): a student's rebuilt server carries them too."""
+    return {
+        "Effect": "Allow",
+        "Action": action,
+        "Resource": f"arn:{partition}:ec2:*:{account}:instance/*",
+        "Condition": {
+            "StringEquals": {
+                f"aws:ResourceTag/{TAG_STACK}": tags[TAG_STACK],
+                f"aws:ResourceTag/{TAG_COURSE}": tags[TAG_COURSE],
+                f"aws:ResourceTag/{TAG_MANAGED_BY}": MANAGED_BY,
+            }
+        },
     }
