@@ -160,6 +160,11 @@ def aws_errors(region: str | None) -> Iterator[None]:
         raise AccountError(f"AWS: {error}") from None
 
 
+def aws_error_text(error: ClientError | BotoCoreError) -> str:
+    """What went wrong in a call, in the teacher's words where AWS gave a code."""
+    return client_error_message(error) if isinstance(error, ClientError) else str(error)
+
+
 def client_error_message(error: ClientError) -> str:
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")

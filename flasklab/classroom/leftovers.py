@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from flasklab import plan
 from flasklab.classroom.account import (
+    aws_error_text,
     chunks,
     client_error_message,
     client_like,
@@ -109,12 +110,8 @@ def find_strays(
     for what, lister in listers:
         try:
             found.strays += list(lister())
-        except ClientError as error:
-            found.notes.append(
-                f"the {what} could not be listed, so none is deleted: {client_error_message(error)}"
-            )
-        except BotoCoreError as error:
-            found.notes.append(f"the {what} could not be listed, so none is deleted: {error}")
+        except (ClientError, BotoCoreError) as error:
+            found.notes.append(f"the {what} could not be listed, so none is deleted: {aws_error_text(error)}")
     return found
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from flasklab.classroom.account import Server, client_error_message, client_like
+from flasklab.classroom.account import Server, aws_error_text, client_like
 from flasklab.stop_schedule import dead_letter_queue_name, schedule_name
 
 if TYPE_CHECKING:
@@ -77,12 +77,8 @@ def read_schedule_failures(ec2: EC2Client, stacks: list[str]) -> ScheduleFailure
         for stack in stacks:
             for message in _messages(sqs, stack):
                 failures.add(stack, failed_stop(message))
-    except ClientError as error:
-        failures.notes.append(
-            f"the stop schedule's failed stops could not be read: {client_error_message(error)}"
-        )
-    except BotoCoreError as error:
-        failures.notes.append(f"the stop schedule's failed stops could not be read: {error}")
+    except (ClientError, BotoCoreError) as error:
+        failures.notes.append(f"the stop schedule's failed stops could not be read: {aws_error_text(error)}")
     return failures
 
 
