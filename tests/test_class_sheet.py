@@ -7,7 +7,6 @@ import csv
 import ipaddress
 import json
 import os
-import shutil
 import stat
 import subprocess
 from html.parser import HTMLParser
@@ -18,6 +17,7 @@ import pytest
 from flasklab.__main__ import main
 from flasklab.classroom import outputs, sheet
 from flasklab.stacks import load_stack
+from tests.browser import chromium, in_chromium
 from tests.conftest import MOCK_PRIVATE_KEY
 
 CLASS_DEMO = ("ana", "ben", "carla")
@@ -279,28 +279,6 @@ class Cards(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.current is not None:
             self.cards[self.current] += data
-
-
-def chromium() -> str:
-    """The browser, which scripts/test.sh installs: missing in CI is a failure."""
-    found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: scripts/test.sh installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (scripts/test.sh installs it: apt-get install chromium)")
-    return found
-
-
-def in_chromium(page: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--window-size=1200,1600", *arguments, page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 def test_the_page_renders_in_a_browser_with_every_students_card(saved_outputs, tmp_path):
