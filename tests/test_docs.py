@@ -276,6 +276,16 @@ def first_index(commands: list[list[str]], start: str) -> int:
     raise AssertionError(f"the README's term checklist has no `{start} ...`")
 
 
+def test_the_readme_stays_short_and_keeps_its_two_local_commands():
+    """A teacher reads it top-down; the reference is docs/'s. The two commands for trying
+    flasklab and running the tests stay near the top, as they are."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250
+    commands = [shlex.join(words) for block in fenced_blocks(text) for words in shell_commands(block)]
+    assert commands.index("bash scripts/rehearse.sh") < commands.index("bash scripts/test.sh") < 4
+    assert text.index("bash scripts/test.sh") < text.index(CHECKLIST_HEADING)
+
+
 def test_the_checklist_goes_in_the_order_of_a_term():
     titles, commands = checklist()
     assert len(titles) >= 10
