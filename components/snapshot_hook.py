@@ -4,7 +4,7 @@
 cannot be made, the hook fails and so does the delete: the instance stays.
 
 Hooks are the program's: `pulumi up` runs them; `pulumi destroy` only with --run-program
-(without it, it deletes without snapshots, and the README says so)."""
+(without it, it deletes without snapshots, and docs/term.md says so)."""
 
 from __future__ import annotations
 

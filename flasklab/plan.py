@@ -191,7 +191,7 @@ def https_command(settings: Settings, public_ip: str) -> str:
 
 
 def ssh_command(settings: Settings, public_ip: str) -> str:
-    """How to log in. With the stack's own key, save it first (README):
+    """How to log in. With the stack's own key, save it first (docs/one-server.md):
     pulumi stack output --show-secrets sshPrivateKey > KEY_FILE && chmod 600 KEY_FILE"""
     if settings.key_name:
         return f"ssh -i ~/.ssh/{settings.key_name}.pem {LOGIN_USER}@{public_ip}"
@@ -201,5 +201,5 @@ def ssh_command(settings: Settings, public_ip: str) -> str:
 
 
 def own_key_file(settings: Settings) -> str:
-    """Where the README says to save the stack's own private key (the sshPrivateKey output)."""
+    """Where docs/one-server.md says to save the stack's own private key (the sshPrivateKey output)."""
     return f"{resource_name(settings)}.pem"

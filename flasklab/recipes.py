@@ -33,7 +33,7 @@ class Recipe:
     name: str
     tutorial: str
     summary: str
-    # How the recipe differs from its tutorial (the README's recipe table says it).
+    # How the recipe differs from its tutorial (docs/recipes.md's table says it).
     differences: str
     web_server: WebServer
     packages: tuple[str, ...]
@@ -445,7 +445,7 @@ class Stage:
     through its tutorial, and `class grade` scores what the student did after."""
 
     name: str
-    # What the student still does, in the README's words.
+    # What the student still does, in docs/exercises.md's words.
     leaves: str
     # The recipe's packages (web server, app server, manager, database, TLS tools).
     installs_packages: bool

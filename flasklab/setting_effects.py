@@ -1,6 +1,6 @@
-"""What a change of each setting does to a class's running servers, in one table: the
-README's "What a changed setting does" is generated from it (tests/test_setting_effects.py
-holds both: the README to this table, and each row to what the program declares).
+"""What a change of each setting does to a class's running servers, in one table: the docs'
+"What a changed setting does" (docs/term.md) is generated from it (tests/test_setting_effects.py
+holds both: the page to this table, and each row to what the program declares).
 
 cloud-init builds a server once, on first boot, so a setting that reaches the user-data
 cannot reach a running server without making it anew, which would lose the student's
@@ -85,13 +85,14 @@ EFFECTS: dict[str, Effect] = {
     "stopScheduleRoleArn": Effect.SCHEDULE,
     "startLink": Effect.START_LINK,
 }
-# Where the README holds the generated table.
-README_START = "<!-- setting effects: generated from flasklab/setting_effects.py -->"
-README_END = "<!-- end of setting effects -->"
+# The page that holds the generated table, relative to the project, and the markers around it.
+EFFECTS_PAGE = "docs/term.md"
+BLOCK_START = "<!-- setting effects: generated from flasklab/setting_effects.py -->"
+BLOCK_END = "<!-- end of setting effects -->"
 
 
 def markdown_table() -> str:
-    """The README's table: each effect once, with the settings it applies to."""
+    """The page's table: each effect once, with the settings it applies to."""
     rows = ["| settings | what changing one does to running servers |", "| --- | --- |"]
     for effect in Effect:
         names = ", ".join(f"`{name}`" for name, found in EFFECTS.items() if found is effect)
@@ -99,5 +100,5 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def readme_block() -> str:
-    return f"{README_START}\n{markdown_table()}\n{README_END}"
+def generated_block() -> str:
+    return f"{BLOCK_START}\n{markdown_table()}\n{BLOCK_END}"

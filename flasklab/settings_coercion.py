@@ -53,7 +53,7 @@ def coerce_all(raw: Mapping[str, Any], problems: list[str]) -> Values:
             hint = f" Did you mean {close[0]}?" if close else ""
             problems.append(
                 f"{key} is not a flasklab setting.{hint} Remove it with "
-                f"`pulumi config rm {key}`; the settings are listed in Pulumi.yaml and the README."
+                f"`pulumi config rm {key}`; the settings are listed in Pulumi.yaml and docs/settings.md."
             )
     values: Values = {}
     for key, spec in declared.items():
@@ -83,7 +83,8 @@ def _coerce(key: str, value: Any, spec: Mapping[str, Any], problems: list[str]) 
             return str(value)
         if not isinstance(value, str):
             problems.append(
-                f"{key} must be a text value, not {value!r}; see `pulumi config set {key} ...` in the README."
+                f"{key} must be a text value, not {value!r}; "
+                f"see `pulumi config set {key} ...` in docs/settings.md."
             )
             return None
         return value

@@ -4,7 +4,7 @@ recipe, with and without a database and HTTPS. Run with -s (or -rP) to see the s
 
 Recipes under supervisor or Apache get no systemd unit from flasklab (the app runs under
 Debian's supervisor.service or apache2.service): supervisor's program gets what it allows
-(README: Sandboxing)."""
+(docs/recipes.md: Sandboxing)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The table of what a changed setting does to running servers (flasklab/setting_effects.py):
-every setting has a row, the README shows the table as generated, and each row is what the
+every setting has a row, docs/term.md shows the table as generated, and each row is what the
 program does, checked by running it under mocks before and after a change of that setting
 (tests/replacement_plan.py decides what `pulumi up` would replace)."""
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from flasklab import plan
-from flasklab.setting_effects import EFFECTS, README_END, README_START, Effect, readme_block
+from flasklab.setting_effects import BLOCK_END, BLOCK_START, EFFECTS, EFFECTS_PAGE, Effect, generated_block
 from flasklab.settings import PROJECT_DIR
 from tests.replacement_plan import (
     INSTANCE,
@@ -97,15 +97,15 @@ def test_every_setting_has_an_effect_and_a_change_that_shows_it():
     assert sorted(CHANGES) == sorted(name for name in EFFECTS if EFFECTS[name] is not Effect.ROSTER)
 
 
-def test_the_readme_shows_the_table_as_generated():
-    """FLASKLAB_UPDATE_EXPECTED=1 writes it into the README."""
-    readme = PROJECT_DIR / "README.md"
-    text = readme.read_text()
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+def test_the_docs_show_the_table_as_generated():
+    """FLASKLAB_UPDATE_EXPECTED=1 writes it into its page (docs/term.md)."""
+    page = PROJECT_DIR / EFFECTS_PAGE
+    text = page.read_text()
+    start, end = text.index(BLOCK_START), text.index(BLOCK_END) + len(BLOCK_END)
     if os.environ.get("FLASKLAB_UPDATE_EXPECTED") == "1":
-        readme.write_text(text[:start] + readme_block() + text[end:])
-        text = readme.read_text()
-    assert text[start : text.index(README_END) + len(README_END)] == readme_block()
+        page.write_text(text[:start] + generated_block() + text[end:])
+        text = page.read_text()
+    assert text[start : text.index(BLOCK_END) + len(BLOCK_END)] == generated_block()
 
 
 def _run(run_program, setting: str, config: dict[str, str]):
