@@ -14,7 +14,7 @@ from flasklab import dns_updater, dns_zone, plan
 from flasklab.roster import load_servers
 from flasklab.settings import ConfigError
 from flasklab.stacks import stack_config
-from tests.conftest import MOCK_ACCOUNT_ID, mock_elastic_ip
+from tests.conftest import FAKE_IP, MOCK_ACCOUNT_ID, mock_elastic_ip
 from tests.replacement_plan import INSTANCE, replaced
 
 RECORD = "aws:route53/record:Record"
@@ -215,3 +215,28 @@ def test_a_zone_not_in_the_account_stops_pulumi_up_before_any_resource(run_progr
         run_program(CLASS, dnsZone=f"{ZONE}/Z0MOCKOTHERZONE02")
     run = run_program(CLASS, dnsZone=f"{ZONE}/{ZONE_ID}")
     assert {r["inputs"]["zoneId"] for r in run.of_type(RECORD)} == {ZONE_ID}
+
+
+def _sheet(saved, folder) -> tuple[str, str]:
+    from flasklab.__main__ import main
+
+    assert main(["class", "sheet", "--stack", CLASS, "--outputs", str(saved), "--out", str(folder)]) == 0
+    return (folder / "index.html").read_text(), (folder / "hosts").read_text()
+
+
+def test_the_sheet_gives_the_zone_names_and_says_the_hosts_file_is_optional(
+    saved_outputs, tmp_path, monkeypatch
+):
+    from flasklab.classroom import outputs as class_outputs
+
+    saved = saved_outputs(CLASS, dnsZone=ZONE)
+    with monkeypatch.context() as patch:
+        # The stack file as if it set dnsZone (the sheet reads the zone from the stack's settings).
+        patch.setattr(class_outputs, "load_stack_servers", lambda stack: _servers(stack, dnsZone=ZONE))
+        page, hosts = _sheet(saved, tmp_path / "sheet")
+    assert f"DNS zone <code>{ZONE}</code>" in page and "no hosts line needed" in page
+    assert f"ana.{ZONE}" in page and f"admin@ana.{ZONE}" in page
+    assert f"# Optional: the names are in the DNS zone {ZONE}" in hosts
+    assert f"{FAKE_IP} ana.{ZONE} www.ana.{ZONE}" in hosts
+    page, hosts = _sheet(saved_outputs(CLASS), tmp_path / "plain")
+    assert "DNS zone" not in page + hosts and "add its hosts line to the hosts file" in page
