@@ -118,6 +118,19 @@ def test_a_stopped_server_or_one_without_a_public_address_changes_nothing(ec2, z
     assert addresses(route53, zone_id) == before
 
 
+def test_a_server_stopped_again_before_the_function_ran_changes_nothing(ec2, zone):
+    """Its state, not its address, decides: an Elastic IP stays on a stopped instance."""
+    route53, zone_id = zone
+    before = addresses(route53, zone_id)
+    ana = launch(ec2, {**STACK_TAGS, "student": "ana"})
+    ec2.stop_instances(InstanceIds=[ana["InstanceId"]])
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    ec2.associate_address(AllocationId=allocation, InstanceId=ana["InstanceId"])  # EC2 allows it, stopped
+    assert public_address(ec2, ana["InstanceId"]), "the stopped instance has a public address"
+    assert dns_updater.handler(started(ana["InstanceId"]))["updated"] == []
+    assert addresses(route53, zone_id) == before
+
+
 def test_an_address_not_there_yet_is_waited_for_a_few_times(ec2, zone, monkeypatch):
     ben = launch(ec2, {**STACK_TAGS, "student": "ben"}, public=False)
     slept: list[float] = []

@@ -15,7 +15,7 @@ from flasklab.roster import load_servers
 from flasklab.settings import ConfigError
 from flasklab.stacks import stack_config
 from tests.conftest import FAKE_IP, MOCK_ACCOUNT_ID, mock_elastic_ip
-from tests.replacement_plan import INSTANCE, replaced
+from tests.replacement_plan import INSTANCE, changed, replaced
 
 RECORD = "aws:route53/record:Record"
 FUNCTION = "aws:lambda/function:Function"
@@ -199,9 +199,17 @@ def test_a_zone_added_to_a_running_class_replaces_no_server(run_program):
     servers = {name for (type_, name) in before.wire_inputs if type_ == INSTANCE}
     assert len(servers) == 3
     assert not replaced(before, after) & servers
-    # And a refresh that read the updater's address back changes no record either.
-    again = run_program(CLASS, dnsZone=ZONE)
-    assert not replaced(after, again)
+
+
+def test_a_refresh_never_puts_an_old_address_back(run_program):
+    """The servers were started elsewhere and `pulumi up --refresh` reads their new addresses
+    (or none, stopped): the records keep the updater's, and no update touches them."""
+    after = run_program(CLASS, dnsZone=ZONE)
+    for address in ("203.0.113.77", ""):
+        run_program.public_ip = address
+        again = run_program(CLASS, dnsZone=ZONE)
+        assert changed(after, again, "-dns-") == {}
+        assert not replaced(after, again)
 
 
 def test_a_zone_not_in_the_account_stops_pulumi_up_before_any_resource(run_program):
