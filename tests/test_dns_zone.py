@@ -248,3 +248,30 @@ def test_the_sheet_gives_the_zone_names_and_says_the_hosts_file_is_optional(
     assert f"{FAKE_IP} ana.{ZONE} www.ana.{ZONE}" in hosts
     page, hosts = _sheet(saved_outputs(CLASS), tmp_path / "plain")
     assert "DNS zone" not in page + hosts and "add its hosts line to the hosts file" in page
+
+
+def test_with_letsencrypt_the_web_server_and_the_certificate_request_use_the_zone_names():
+    """What a rehearsal boots (the rendered files); the boot with a local ACME server is wt-acme's."""
+    from flasklab.render import render_files
+    from tests.conftest import secrets_for_tests
+
+    servers = _servers(CLASS, dnsZone=ZONE, tls="letsencrypt", tlsEmail="teacher@example.org")
+    ben = next(s for s in servers if s.student == "ben")  # nginx-uwsgi-systemd
+    files = {f.path: f.content for f in render_files(ben, secrets_for_tests(ben))}
+    [request] = [content for path, content in files.items() if path.endswith("flasklab-letsencrypt")]
+    assert f"--cert-name ben.{ZONE}" in request
+    assert f"--domain ben.{ZONE}" in request and f"--domain www.ben.{ZONE}" in request
+    [site] = [content for path, content in files.items() if path.startswith("/etc/nginx/sites-available/")][
+        :1
+    ]
+    assert f"server_name ben.{ZONE} www.ben.{ZONE};" in site
+
+
+def test_another_zone_makes_the_records_anew_and_never_a_server(run_program):
+    """A record's name and zone force a new record (route53/record.go); the servers stay."""
+    before = run_program(CLASS, dnsZone=ZONE)
+    after = run_program(CLASS, dnsZone=f"{ZONE}/{ZONE_ID}", serverAliases="[]")
+    assert not replaced(before, after), "the same zone by id: nothing made anew"
+    moved = run_program(CLASS, dnsZone="other.example.org")
+    gone = replaced(before, moved)
+    assert not {name for name in gone if name.endswith("-instance")}
