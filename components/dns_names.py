@@ -141,7 +141,12 @@ class DnsNames(pulumi.ComponentResource):
             description=f"flasklab: the names of stack {stack}'s servers follow their addresses",
             runtime=RUNTIME,
             handler="dns_updater.handler",
-            code=pulumi.AssetArchive({"dns_updater.py": pulumi.FileAsset(dns_updater.__file__)}),
+            code=pulumi.AssetArchive(
+                {
+                    "dns_updater.py": pulumi.FileAsset(dns_updater.__file__),
+                    dns_updater.NAMES_FILE: pulumi.StringAsset(json.dumps(student_names(args), indent=1)),
+                }
+            ),
             role=role.arn,
             # Up to ADDRESS_TRIES describes ADDRESS_WAIT_SECONDS apart, then one change.
             timeout=30,
@@ -198,18 +203,21 @@ class DnsNames(pulumi.ComponentResource):
 
 
 def updater_environment(args: DnsNamesArgs) -> dict[str, Any]:
-    """What flasklab/dns_updater.py reads: the zone, the tags every server of the stack
-    carries exactly (not its Name or names, which are each server's), and each student's names."""
+    """What flasklab/dns_updater.py reads from its environment: the zone, and the tags every
+    server of the stack carries exactly (not its Name or names, which are each server's)."""
     stack_tags = {
         TAG_STACK: args.tags[TAG_STACK],
         TAG_COURSE: args.tags[TAG_COURSE],
         TAG_MANAGED_BY: MANAGED_BY,
     }
-    names = {server.student: [normalized(n) for n in server.names] for server in args.servers}
     one_student = len(args.servers) == 1 and not args.servers[0].student
     return {
         dns_updater.ZONE_ENV: args.zone.zone_id,
         dns_updater.TAGS_ENV: json.dumps(stack_tags),
         dns_updater.STUDENT_TAG_ENV: "" if one_student else TAG_STUDENT,
-        dns_updater.NAMES_ENV: json.dumps(names),
     }
+
+
+def student_names(args: DnsNamesArgs) -> dict[str, list[str]]:
+    """Each student's names ('' for a one-student stack's), as dns_updater.NAMES_FILE holds them."""
+    return {server.student: [normalized(n) for n in server.names] for server in args.servers}

@@ -13,7 +13,8 @@ on it, so any it held would be theirs.
 
 Shipped to Lambda as this one file (standard library and boto3, which Lambda's Python
 runtime has): it imports nothing of flasklab; components/dns_names.py gives it, in its
-environment, the zone's id, the tags to match and each student's names.
+environment, the zone's id and the tags to match, and each student's names in NAMES_FILE
+beside it (Lambda's environment holds 4 KB in all: some 60 students' names).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,7 +30,8 @@ import boto3
 ZONE_ENV = "FLASKLAB_ZONE_ID"
 TAGS_ENV = "FLASKLAB_TAGS"  # {"stack": "...", "course": "...", "managed-by": "flasklab"}: all must match
 STUDENT_TAG_ENV = "FLASKLAB_STUDENT_TAG"  # the tag naming a class's student ('' on a one-student stack)
-NAMES_ENV = "FLASKLAB_NAMES"  # {"<student, or '' for a one-student stack>": ["ana.class.example.org", ...]}
+NAMES_FILE = "names.json"  # {"<student, or '' for a one-student stack>": ["ana.class.example.org", ...]}
+NAMES_PATH = Path(__file__).with_name(NAMES_FILE)
 RECORD_TTL_SECONDS = 60
 # EC2 gives a started instance its public address as it enters `running`; the event can
 # come a moment before describe_instances shows it.
@@ -42,7 +45,7 @@ def _environment() -> tuple[str, dict[str, str], str, dict[str, list[str]]]:
         os.environ[ZONE_ENV],
         json.loads(os.environ[TAGS_ENV]),
         os.environ.get(STUDENT_TAG_ENV, ""),
-        json.loads(os.environ[NAMES_ENV]),
+        json.loads(NAMES_PATH.read_text(encoding="utf-8")),
     )
 
 

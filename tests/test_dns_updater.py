@@ -19,8 +19,15 @@ NAMES = {s: [f"{s}.{ZONE}", f"www.{s}.{ZONE}"] for s in ("ana", "ben")}
 OLD_ADDRESS = "192.0.2.1"
 
 
+def names_file(monkeypatch, tmp_path, names: dict[str, list[str]]) -> None:
+    """The names file the stack ships beside the handler."""
+    path = tmp_path / dns_updater.NAMES_FILE
+    path.write_text(json.dumps(names))
+    monkeypatch.setattr(dns_updater, "NAMES_PATH", path)
+
+
 @pytest.fixture
-def zone(ec2, monkeypatch):
+def zone(ec2, monkeypatch, tmp_path):
     """The teacher's zone with every student's records at an old address, and the function's
     environment as components/dns_names.py sets it."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)  # Lambda sets the function's region
@@ -31,7 +38,7 @@ def zone(ec2, monkeypatch):
     monkeypatch.setenv(dns_updater.ZONE_ENV, zone_id)
     monkeypatch.setenv(dns_updater.TAGS_ENV, json.dumps(STACK_TAGS))
     monkeypatch.setenv(dns_updater.STUDENT_TAG_ENV, "student")
-    monkeypatch.setenv(dns_updater.NAMES_ENV, json.dumps(NAMES))
+    names_file(monkeypatch, tmp_path, NAMES)
     monkeypatch.setattr(dns_updater.time, "sleep", lambda seconds: None)
     return route53, zone_id
 
@@ -139,10 +146,10 @@ def test_an_address_not_there_yet_is_waited_for_a_few_times(ec2, zone, monkeypat
     assert slept == [dns_updater.ADDRESS_WAIT_SECONDS] * (dns_updater.ADDRESS_TRIES - 1)
 
 
-def test_a_one_student_stacks_server_has_no_student_tag(ec2, zone, monkeypatch):
+def test_a_one_student_stacks_server_has_no_student_tag(ec2, zone, monkeypatch, tmp_path):
     route53, zone_id = zone
     monkeypatch.setenv(dns_updater.STUDENT_TAG_ENV, "")
-    monkeypatch.setenv(dns_updater.NAMES_ENV, json.dumps({"": [f"flask.{ZONE}"]}))
+    names_file(monkeypatch, tmp_path, {"": [f"flask.{ZONE}"]})
     server = launch(ec2, STACK_TAGS)
     dns_updater.handler(started(server["InstanceId"]))
     assert addresses(route53, zone_id)[f"flask.{ZONE}"] == (public_address(ec2, server["InstanceId"]), 60)
