@@ -11,6 +11,7 @@ import pulumi
 
 from components.account_quotas import quota_problems
 from components.debian_image import DebianImages
+from components.dns_names import DnsNames, DnsNamesArgs, ServerNames, ZoneFacts, find_zone
 from components.instance_type import instance_type_facts
 from components.snapshot_hook import snapshot_before_delete
 from components.start_link import START_LINK_OUTPUT, START_LINKS_OUTPUT, StartLink, StartLinkArgs
@@ -56,6 +57,9 @@ if problems := quota_problems(servers, instance_types):
     pulumi.log.warn(
         f"{quotas.CHECK_ENV}=off: the class does not fit the account's quotas: " + " ".join(problems)
     )
+
+# The teacher's hosted zone, before any resource: a zone that is not there stops here.
+zone = find_zone(servers[0].dns_zone) if servers[0].dns_zone else None
 
 images = DebianImages(instance_types)
 keep_disk = snapshot_before_delete()
@@ -190,9 +194,35 @@ def start_links(deployments: list[StudentDeployment]) -> None:
         )
 
 
+def dns_names(deployments: list[StudentDeployment], zone: ZoneFacts | None) -> None:
+    """Every server's names in the teacher's zone (dnsZone is the class's setting)."""
+    if zone is None:
+        return
+    stack_settings = dataclasses.replace(deployments[0].settings, student="")
+    DnsNames(
+        f"{plan.resource_name(stack_settings)}-dns",
+        DnsNamesArgs(
+            zone=zone,
+            servers=[
+                ServerNames(
+                    student=d.settings.student,
+                    names=d.settings.server_names,
+                    public_ip=d.server.public_ip,
+                    resource_name=plan.resource_name(d.settings),
+                )
+                for d in deployments
+            ],
+            static_address=deployments[0].settings.static_address,
+            tags=plan.tags(stack_settings),
+        ),
+    )
+    pulumi.export(outputs.DNS_ZONE, outputs.dns_zone_note(zone.name))
+
+
 if is_class(config):
     export_class(deployments)
 else:
     export_one_student(deployments[0])
 schedule_stops(deployments)
 start_links(deployments)
+dns_names(deployments, zone)

@@ -193,11 +193,13 @@ def https_command(settings: Settings, public_ip: str) -> str:
 def ssh_command(settings: Settings, public_ip: str) -> str:
     """How to log in. With the stack's own key, save it first (docs/one-server.md):
     pulumi stack output --show-secrets sshPrivateKey > KEY_FILE && chmod 600 KEY_FILE"""
+    # With a dnsZone the server's name follows its address: the command stays right after a stop.
+    host = settings.server_name if settings.dns_zone else public_ip
     if settings.key_name:
-        return f"ssh -i ~/.ssh/{settings.key_name}.pem {LOGIN_USER}@{public_ip}"
+        return f"ssh -i ~/.ssh/{settings.key_name}.pem {LOGIN_USER}@{host}"
     if settings.ssh_public_key:
-        return f"ssh {LOGIN_USER}@{public_ip}"
-    return f"ssh -i {own_key_file(settings)} {LOGIN_USER}@{public_ip}"
+        return f"ssh {LOGIN_USER}@{host}"
+    return f"ssh -i {own_key_file(settings)} {LOGIN_USER}@{host}"
 
 
 def own_key_file(settings: Settings) -> str:

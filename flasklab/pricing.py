@@ -4,7 +4,8 @@ prices, or, when the API cannot be reached (no credentials, no network, a denied
 from a built-in table dated OFFLINE_DATE.
 
 The public IPv4 rate is AWS's flat one in every commercial region since 2024-02-01
-($0.005 an hour per address, in use or idle, Elastic or not), so it is built in."""
+($0.005 an hour per address, in use or idle, Elastic or not), so it is built in; so are
+Route 53's (dnsZone), one price worldwide, as AWS listed them on ROUTE53_DATE."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 PRICING_REGION = "us-east-1"  # where the Price List API answers for every region
 IPV4_HOURLY = 0.005
 IPV4_SINCE = "2024-02-01"
+# Route 53 (global, not by region): a public hosted zone a month (the first 25 of an account),
+# and standard queries by the million (the first billion a month).
+ROUTE53_ZONE_MONTHLY = 0.50
+ROUTE53_QUERIES_PER_MILLION = 0.40
+ROUTE53_DATE = "2025-06"
 # The built-in prices (Linux On-Demand, USD), as AWS published them then: check them with
 # the API when you can (the command says which it used).
 OFFLINE_DATE = "2025-06"
@@ -61,6 +67,8 @@ class Prices:
     snapshot_gb_month: float
     ipv4_hourly: float
     source: str  # where the prices come from, with their date
+    dns_zone_monthly: float = ROUTE53_ZONE_MONTHLY
+    dns_queries_per_million: float = ROUTE53_QUERIES_PER_MILLION
 
 
 def offline_prices(region: str, instance_types: Iterable[str]) -> Prices:

@@ -4,8 +4,10 @@ The setting `roster` (a CSV file in the project) turns a stack into a class stac
 header names the columns: `student` (required), and any of PER_STUDENT_SETTINGS. A
 student's settings are the stack's, with:
 - serverName and serverAliases prefixed with the student (`ana.practica_flask`), so every
-  server has names of its own and one hosts file reaches them all; unless the row gives
-  serverName, and then the row's serverAliases (if any) are the only aliases;
+  server has names of its own and one hosts file reaches them all; with a dnsZone, the
+  zone's names instead (`ana.class.example.org`, and `www.ana.class.example.org` when the
+  stack has aliases: flasklab/dns_zone.py); unless the row gives serverName, and then the
+  row's serverAliases (if any) are the only aliases;
 - the row's other cells, where not empty; a row's sshPublicKey replaces the stack's
   keyName too.
 Every bad row is reported at once, with its line number, before any resource exists.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flasklab import dns_zone
 from flasklab.settings import PROJECT_DIR, ConfigError, Settings, load_settings, setting_value
 
 ROSTER_SETTING = "roster"
@@ -178,7 +181,10 @@ def _row(header: list[str], cells: list[str], line: int) -> RosterRow:
 def student_config(class_config: Mapping[str, Any], row: RosterRow) -> dict[str, Any]:
     """The stack's config as the student's server gets it (see the module's docstring)."""
     config = {key: value for key, value in class_config.items() if key != ROSTER_SETTING}
-    if "serverName" not in row.settings:
+    zone = _zone_of(class_config)
+    if "serverName" not in row.settings and zone is not None:
+        config |= _zone_names(class_config, row.student, zone)
+    elif "serverName" not in row.settings:
         config["serverName"] = f"{row.student}.{setting_value(class_config, 'serverName')}"
         aliases = setting_value(class_config, "serverAliases")
         if isinstance(aliases, list):  # else the settings' checks say what is wrong with it
@@ -191,6 +197,19 @@ def student_config(class_config: Mapping[str, Any], row: RosterRow) -> dict[str,
     return config
 
 
+def _zone_of(class_config: Mapping[str, Any]) -> dns_zone.DnsZone | None:
+    value = setting_value(class_config, dns_zone.SETTING)
+    return dns_zone.parse(value) if isinstance(value, str) else None
+
+
+def _zone_names(class_config: Mapping[str, Any], student: str, zone: dns_zone.DnsZone) -> dict[str, Any]:
+    """serverName and serverAliases in the zone: `<student>.<zone>`, and its www. alias when
+    the stack has aliases (the stack's own names are not used: the zone names everyone)."""
+    aliases = setting_value(class_config, "serverAliases")
+    name, www = dns_zone.student_names(student, zone, with_www=isinstance(aliases, list) and bool(aliases))
+    return {"serverName": name, "serverAliases": www}
+
+
 def class_settings(
     class_config: Mapping[str, Any], stack: str, secret_keys: Collection[str] = ()
 ) -> list[Settings]:
@@ -201,7 +220,12 @@ def class_settings(
     if problems:
         raise ConfigError(problems, stack)
     # The stack's own problems are reported once, not again on every student's line.
-    stack_problems = _problems_of(class_config, stack, secret_keys)
+    zone = _zone_of(class_config)
+    # With a zone, the stack's own names stand for the class's as one student's would.
+    stack_config = (
+        class_config if zone is None else {**class_config, **_zone_names(class_config, "student", zone)}
+    )
+    stack_problems = _problems_of(stack_config, stack, secret_keys)
     rows, problems = read_roster(roster_path(path_value))
     servers: list[Settings] = []
     for row in rows:

@@ -33,6 +33,12 @@ class Effect(Enum):
         "Gives every server an Elastic IP (or releases them) by the next `pulumi up`, running or stopped; "
         "no server is replaced, and each one's address changes once: hand out the new hosts file."
     )
+    DNS_ZONE = (
+        "Adds an A record per server name in the zone and the stack's address updater (or removes them) by "
+        "the next `pulumi up`; no server is replaced. A class's servers are renamed `<student>.<zone>`: "
+        'running ones learn their new names from `class rebuild` (the sheet says "built from an older '
+        'config"); a one-student stack whose names are already in the zone is untouched.'
+    )
     ROSTER = (
         "Adds the new students' servers and deletes those of students no longer on it (each disk is "
         "snapshotted first); the other students' servers are untouched."
@@ -84,6 +90,7 @@ EFFECTS: dict[str, Effect] = {
     "stopScheduleTimezone": Effect.SCHEDULE,
     "stopScheduleRoleArn": Effect.SCHEDULE,
     "startLink": Effect.START_LINK,
+    "dnsZone": Effect.DNS_ZONE,
 }
 # The page that holds the generated table, relative to the project, and the markers around it.
 EFFECTS_PAGE = "docs/term.md"

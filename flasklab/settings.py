@@ -21,9 +21,10 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flasklab import network_settings, settings_coercion
+from flasklab import dns_zone, network_settings, settings_coercion
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
+from flasklab.dns_zone import DnsZone
 from flasklab.network_settings import network_problems, readiness_port_problems, why_not_public
 from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES, DatabaseEngine, Recipe, Stage, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
@@ -204,6 +205,8 @@ class Settings:
     static_address: bool = False
     # A start link per student (startLink): a Lambda function starts their server.
     start_link: bool = False
+    # The Route 53 hosted zone that names the servers (dnsZone, flasklab/dns_zone.py); None: off.
+    dns_zone: DnsZone | None = None
     # How far the deploy goes (an exercise's starting point), and the rubric's language.
     stage: Stage = STAGES["finished"]
     language: str = "en"
@@ -243,6 +246,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
         *_database_and_secret_problems(values, secret_keys),
         *_tls_problems(values),
         *stop_schedule_problems(values),
+        *dns_zone.problems(_text(values, "dnsZone"), _server_names(values)),
         *_exercise_problems(values),
     ]
     if problems:
@@ -603,6 +607,7 @@ def _build(values: _Values, stack: str) -> Settings:
         stop_schedule=stop_schedule_of(values),
         static_address=values["staticAddress"],
         start_link=values["startLink"],
+        dns_zone=dns_zone.parse(_text(values, "dnsZone")),
         stage=STAGES[values["stage"]],
         language=values["language"],
     )

@@ -39,7 +39,11 @@ LOCAL_COMMAND = "command:local:Command"
 ELASTIC_IP = "aws:ec2/eip:Eip"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 SERVICE_QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
+GET_ZONE = "aws:route53/getZone:getZone"
+# The mocked account's public hosted zones (dnsZone): id -> name. Any other is not there.
+MOCK_ZONES = {"Z0MOCKCLASSZONE01": "class.example.org", "Z0MOCKOTHERZONE02": "other.example.org"}
 # A grown account's quotas: Standard vCPUs (L-1216C47A) and Elastic IPs (L-0263D0A3).
 MOCK_QUOTAS = {"L-1216C47A": 1152.0, "L-0263D0A3": 5.0}
 EIP_ASSOCIATION = "aws:ec2/eipAssociation:EipAssociation"
@@ -67,6 +71,16 @@ def secrets_for_tests(settings: Settings) -> AppSecrets:
 def mock_elastic_ip(resource_name: str) -> str:
     """The Elastic IP the mocked EC2 allocates: one per resource, in TEST-NET-3."""
     return f"203.0.113.{int(hashlib.sha256(resource_name.encode()).hexdigest()[:4], 16) % 250 + 2}"
+
+
+def mock_zone(lookup: dict) -> Any:
+    """route53.get_zone against MOCK_ZONES: by id or by name; a failed invoke otherwise, as the
+    provider's "no matching Route 53 Hosted Zone found"."""
+    by_name = {name: zone_id for zone_id, name in MOCK_ZONES.items()}
+    zone_id = lookup.get("zoneId") or by_name.get(lookup.get("name", ""), "")
+    if zone_id not in MOCK_ZONES:
+        return {}, [("name", "no matching Route 53 Hosted Zone found")]
+    return {"zoneId": zone_id, "id": zone_id, "name": MOCK_ZONES[zone_id], "privateZone": False}
 
 
 def mock_random_password(resource_name: str) -> str:
@@ -184,6 +198,10 @@ def _mocks(run: ProgramRun, not_offered: set[str], quotas: dict[str, float]):
                 state.update(
                     name=args.name, arn=f"arn:aws:lambda:eu-west-1:{MOCK_ACCOUNT_ID}:function:{args.name}"
                 )
+            if args.typ == EVENT_RULE:
+                state.update(
+                    name=args.name, arn=f"arn:aws:events:eu-west-1:{MOCK_ACCOUNT_ID}:rule/{args.name}"
+                )
             if args.typ == FUNCTION_URL:
                 state["functionUrl"] = f"https://{args.name}.lambda-url.eu-west-1.on.aws/"
             if args.typ == "aws:ec2/keyPair:KeyPair":
@@ -230,6 +248,8 @@ def _mocks(run: ProgramRun, not_offered: set[str], quotas: dict[str, float]):
                     "serviceCode": args.args["serviceCode"],
                     "value": float(quotas[code]),
                 }
+            if args.token == GET_ZONE:
+                return mock_zone(args.args)
             if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
                 arn = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/teacher"
                 return {"accountId": MOCK_ACCOUNT_ID, "arn": arn, "userId": "AIDAMOCK", "id": MOCK_ACCOUNT_ID}

@@ -6,9 +6,9 @@ triggers replaces the resource, and so does a change of an input that holds the 
 a resource that is replaced (its new id or name is not known until it exists).
 
 The ForceNew inputs are the provider's, as terraform-provider-aws's schemas declare them
-(internal/service/ec2/ec2_instance.go, vpc_security_group.go, ec2_key_pair.go, ec2_eip*.go; pulumi-aws
-bridges them), pulumi-random's and pulumi-tls's (every input) and pulumi-command's
-(triggers). `refreshed` stands for what a refresh reads back into the state."""
+(internal/service/ec2/ec2_instance.go, vpc_security_group.go, ec2_key_pair.go, ec2_eip*.go,
+route53/record.go; pulumi-aws bridges them), pulumi-random's and pulumi-tls's (every input)
+and pulumi-command's (triggers). `refreshed` stands for what a refresh reads back into the state."""
 
 from __future__ import annotations
 
@@ -78,6 +78,9 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
         "privateIpAddress",
         "publicIp",
     ),
+    # internal/service/route53/record.go: a record's name and zone (its value, TTL and type
+    # change in place).
+    "aws:route53/record:Record": ("name", "zoneId"),
     REMOTE_COMMAND: ("triggers",),
     LOCAL_COMMAND: ("triggers",),
 }

@@ -118,6 +118,9 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "waitForReady": _mostly(True, False, "true", "False"),
     "staticAddress": _mostly(False, True, "true", "no"),
     "startLink": _mostly(False, True, "false", "yes"),
+    "dnsZone": _mostly(
+        "", "class.example.org", "class.example.org/Z0123456789ABCDEFGHIJ", "Z0123ABC", "aula.test"
+    ),
     "readyTimeoutMinutes": _ints,
     "course": _mostly("flask-deployment", "DAW 2º", "x" * 300),
     "appName": _mostly(
@@ -181,6 +184,7 @@ COMPANIONS: dict[str, dict[str, Any]] = {
     "appRef": {"appRepo": "https://example.org/teacher/app.git"},
     "stopScheduleTimezone": {"stopSchedule": "0 22 * * *"},
     "stopScheduleRoleArn": {"stopSchedule": "0 22 * * *"},
+    "dnsZone": {"serverName": "flask.class.example.org", "serverAliases": []},
 }
 
 

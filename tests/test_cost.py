@@ -122,7 +122,7 @@ def test_a_term_of_thirty_students_from_the_api(stubbed, roster):
     assert lines["snapshots"] == pytest.approx(30 * 3 * TERM.months / 2 * 0.05)
 
 
-def _thirty(roster, static: bool = False):
+def _thirty(roster, static: bool = False, **more: str):
     from flasklab.roster import load_servers
     from flasklab.stacks import stack_config
 
@@ -131,6 +131,7 @@ def _thirty(roster, static: bool = False):
         "roster": "rosters/test.csv",
         "instanceType": "t3.medium",
         "staticAddress": static,
+        **more,
     }
     return load_servers(raw, "class-demo")
 
@@ -150,6 +151,26 @@ def test_the_start_link_is_named_at_no_cost(roster):
     servers = [dataclasses.replace(s, start_link=True) for s in _thirty(roster)]
     lines = {line.item: line for line in cost.estimate(servers, pricing.offline_prices(REGION, []), TERM)}
     assert lines["start link"].usd == 0 and "free" in lines["start link"].basis
+
+
+def test_a_dns_zone_costs_its_months_and_its_assumed_queries(roster):
+    prices = pricing.offline_prices(REGION, ["t3.medium"])
+    lines = {
+        line.item: line for line in cost.estimate(_thirty(roster, dnsZone="class.example.org"), prices, TERM)
+    }
+    zone = lines["Route 53 zone class.example.org"]
+    assert zone.usd == pytest.approx(TERM.months * 0.50)
+    # 60 names (each student's and its www.) x 150 h x 3 resolvers x 60 queries an hour.
+    queries = lines["DNS queries: 60 names"]
+    assert queries.usd == pytest.approx(60 * 150 * 3 * 60 / 1e6 * 0.40)
+    assert "assumed" in queries.basis and "1.62 million" in queries.basis
+    assert lines["address updater"].usd == 0
+    static = {
+        line.item for line in cost.estimate(_thirty(roster, True, dnsZone="class.example.org"), prices, TERM)
+    }
+    assert "address updater" not in static and "Route 53 zone class.example.org" in static
+    plain = {line.item for line in cost.estimate(_thirty(roster), prices, TERM)}
+    assert not any("Route 53" in item or "DNS" in item for item in plain)
 
 
 @pytest.fixture

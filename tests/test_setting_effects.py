@@ -42,6 +42,10 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "webCidrs": ({}, {"webCidrs": '["192.0.2.0/24"]'}),
     "staticAddress": ({}, {"staticAddress": "true"}),
     "startLink": ({}, {"startLink": "true"}),
+    "dnsZone": (
+        {"serverName": "flask.class.example.org", "serverAliases": '["www.flask.class.example.org"]'},
+        {"dnsZone": "class.example.org"},
+    ),
     "keyName": ({}, {"keyName": "vockey"}),
     "sshPublicKey": ({}, {"sshPublicKey": KEY}),
     "sshPrivateKey": ({"keyName": "vockey"}, {"sshPrivateKey": PRIVATE_KEY}),
@@ -150,6 +154,9 @@ def test_each_setting_does_what_the_table_says(run_program, setting):
         if effect is Effect.ADDRESS:
             added = {name for (_, name) in after.wire_inputs} - {name for (_, name) in before.wire_inputs}
             assert added == {f"flasklab-{STACK}-address", f"flasklab-{STACK}-address-association"}
+        if effect is Effect.DNS_ZONE:
+            added = {name for (_, name) in after.wire_inputs} - {name for (_, name) in before.wire_inputs}
+            assert {f"flasklab-{STACK}-dns-flask.class.example.org", f"flasklab-{STACK}-dns-updater"} <= added
         if effect is Effect.START_LINK:
             added = {name for (_, name) in after.wire_inputs} - {name for (_, name) in before.wire_inputs}
             assert f"flasklab-{STACK}-start-link-function" in added

@@ -4,8 +4,10 @@ From the stack's settings (its servers, their instance types and disks, staticAd
 AWS's prices for its region (flasklab.pricing: the Price List API, or a dated built-in
 table): compute for the hours the servers run, disks all term long (a stopped server keeps
 its disk), public IPv4 addresses (while running; an Elastic IP all term long) and the
-snapshots kept when servers are rebuilt or removed (an estimate); the start link's Lambda
-requests are within AWS's free monthly allowance. Taxes, data transfer
+snapshots kept when servers are rebuilt or removed (an estimate), and with a dnsZone the
+hosted zone and its queries (an assumption: DNS_RESOLVERS resolvers ask for each name once
+a TTL while its server runs); the start link's and the address updater's Lambda requests
+are within AWS's free monthly allowance. Taxes, data transfer
 (the first 100 GB a month out to the internet are free) and the Free Tier are left out.
 """
 
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from flasklab.pricing import IPV4_SINCE, Prices, PricesUnavailable, term_prices
+from flasklab.dns_updater import RECORD_TTL_SECONDS
+from flasklab.pricing import IPV4_SINCE, ROUTE53_DATE, Prices, PricesUnavailable, term_prices
 from flasklab.settings import ConfigError, Settings
 from flasklab.stacks import load_stack_servers, stack_course_and_region
 
@@ -31,6 +34,9 @@ DAYS_PER_MONTH = 365.25 / 12  # AWS bills storage by GB-month
 # the share of the term a snapshot is kept: one rebuild or removal per server, halfway.
 SNAPSHOT_GB = 3.0
 SNAPSHOT_SHARE = 0.5
+# Who asks for a server's name while it runs: the student's resolver, the teacher's, and one
+# more (a classmate, Let's Encrypt, a phone); each asks again once the TTL has run out.
+DNS_RESOLVERS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +101,7 @@ def estimate(servers: Sequence[Settings], prices: Prices, term: Term) -> list[Li
     if any(s.start_link for s in servers):
         basis = "Lambda and function URL requests: a class's clicks stay within the free million a month"
         lines.append(Line("start link", basis, 0.0))
+    lines += dns_lines(servers, prices, term)
     months = term.months * SNAPSHOT_SHARE
     basis = (
         f"estimate: one per server, {SNAPSHOT_GB:g} GB, kept {months:.2f} months at "
@@ -102,6 +109,27 @@ def estimate(servers: Sequence[Settings], prices: Prices, term: Term) -> list[Li
     )
     usd = len(servers) * SNAPSHOT_GB * months * prices.snapshot_gb_month
     lines.append(Line(f"snapshots: {len(servers)}", basis, usd))
+    return lines
+
+
+def dns_lines(servers: Sequence[Settings], prices: Prices, term: Term) -> list[Line]:
+    """The hosted zone (counted whole, though other stacks may share it) and its queries."""
+    zone = servers[0].dns_zone
+    if zone is None:
+        return []
+    basis = f"{term.months:.2f} months at ${prices.dns_zone_monthly:g} a month (once, if stacks share it)"
+    lines = [Line(f"Route 53 zone {zone.name}", basis, term.months * prices.dns_zone_monthly)]
+    names = sum(len(s.server_names) for s in servers)
+    per_hour = DNS_RESOLVERS * 3600 / RECORD_TTL_SECONDS
+    queries = names * term.running_hours * per_hour
+    basis = (
+        f"assumed: {DNS_RESOLVERS} resolvers ask for each name once a TTL ({RECORD_TTL_SECONDS} s) while "
+        f"its server runs, {queries / 1e6:.2f} million at ${prices.dns_queries_per_million:g}/million"
+    )
+    lines.append(Line(f"DNS queries: {names} names", basis, queries / 1e6 * prices.dns_queries_per_million))
+    if not any(s.static_address for s in servers):
+        basis = "one Lambda request per start of an instance in the region: within the free million a month"
+        lines.append(Line("address updater", basis, 0.0))
     return lines
 
 
@@ -122,6 +150,7 @@ def prices_note(prices: Prices, why_offline: str) -> str:
     offline = f": {why_offline}" if why_offline else ""
     return (
         f"Prices: {prices.source}{offline}. Public IPv4: AWS's flat rate since {IPV4_SINCE}. "
+        f"Route 53: built in, as listed on {ROUTE53_DATE}. "
         f"Without taxes, data transfer or the Free Tier."
     )
 

@@ -36,6 +36,8 @@ FIRST_BOOT_SECONDS = "firstBootSeconds"
 READINESS = "readiness"
 RESTART_COMMAND = "restartCommand"
 SSH_PRIVATE_KEY = "sshPrivateKey"  # a single stack's own key
+# With dnsZone: the zone's name and what it means for the students (dns_zone_note).
+DNS_ZONE = "dnsZone"
 # Where `class sheet` and `class check` write, a folder per stack (not for the repository).
 SHEETS_DIR = PROJECT_DIR / "sheets"
 
@@ -92,6 +94,14 @@ def student_entry(
         INSTANCE_ID: instance_id,
         RESTART_COMMAND: restart_command,
     }
+
+
+def dns_zone_note(zone: str) -> str:
+    """The dnsZone output: the names are public, so the hosts file is optional."""
+    return (
+        f"Every server's names are in the DNS zone {zone} and follow its address at every start (TTL 60 s): "
+        f"students type the URL, no hosts line needed (the hosts lines still work, until the next stop)."
+    )
 
 
 # What `pulumi stack output --json` writes in place of a secret without --show-secrets.

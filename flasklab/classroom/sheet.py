@@ -158,13 +158,15 @@ def at_address(access: StudentAccess, address: str) -> StudentAccess:
     )
 
 
-def hosts_text(stack: str, cards: list[Card]) -> str:
+def hosts_text(stack: str, cards: list[Card], zone: str = "") -> str:
     lines = [
         f"# Written by flasklab (python -m flasklab class sheet --stack {stack}): the servers of",
         f"# stack {stack}, one line per student. Paste these lines once at the end of the hosts file:",
         "#   Linux, macOS: /etc/hosts (sudo nano /etc/hosts)",
         r"#   Windows: C:\Windows\System32\drivers\etc\hosts (Notepad run as administrator)",
     ]
+    if zone:
+        lines.append(f"# Optional: the names are in the DNS zone {zone} and follow each server's address.")
     for card in cards:
         line = card.access.hosts_line
         if card.stopped:
@@ -196,10 +198,10 @@ def write_csv(path: Path, cards: list[Card]) -> None:
             )
 
 
-def render_html(stack: str, cards: list[Card]) -> str:
+def render_html(stack: str, cards: list[Card], zone: str = "") -> str:
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return ENVIRONMENT.get_template(TEMPLATE).render(
-        stack=stack, cards=cards, written=written, hosts_file=HOSTS_FILE
+        stack=stack, cards=cards, written=written, hosts_file=HOSTS_FILE, zone=zone
     )
 
 
@@ -224,9 +226,10 @@ def write_keys(folder: Path, cards: list[Card]) -> int:
 
 
 def write_sheet(
-    stack: str, students: list[StudentAccess], folder: Path, live: LiveServers | None = None
+    stack: str, students: list[StudentAccess], folder: Path, live: LiveServers | None = None, zone: str = ""
 ) -> int:
-    """Writes the sheet's files; the number of key files written."""
+    """Writes the sheet's files; the number of key files written. zone: the stack's dnsZone
+    ('' without one), whose names make the hosts file optional."""
     live = live or LiveServers()
     # The last `class check` of this stack, if it wrote its CSV here.
     check_csv = folder / check.CHECK_CSV
@@ -246,10 +249,17 @@ def write_sheet(
         for access in students
     ]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / HOSTS_FILE).write_text(hosts_text(stack, cards), encoding="utf-8")
+    (folder / HOSTS_FILE).write_text(hosts_text(stack, cards, zone), encoding="utf-8")
     write_csv(folder / CSV_FILE, cards)
-    (folder / HTML_FILE).write_text(render_html(stack, cards), encoding="utf-8")
+    (folder / HTML_FILE).write_text(render_html(stack, cards, zone), encoding="utf-8")
     return write_keys(folder, cards)
+
+
+def stack_zone(stack: str) -> str:
+    """The stack file's dnsZone ('' without one, or when its settings cannot be read here)."""
+    servers = outputs.stack_servers(stack)
+    zone = servers[0].dns_zone if servers else None
+    return zone.name if zone else ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -264,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
         live = live_servers(args.stack, args.region)
         if live.note:
             print(live.note, file=sys.stderr)
-        keys = write_sheet(args.stack, students, folder, live)
+        keys = write_sheet(args.stack, students, folder, live, zone=stack_zone(args.stack))
     except OutputsError as error:
         print(error, file=sys.stderr)
         return 2
