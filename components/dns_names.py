@@ -24,15 +24,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.stack_function import StackFunctionArgs, stack_function
 from flasklab import dns_updater
-from flasklab.dns_zone import DnsZone, normalized, updater_policy
-from flasklab.iam import service_trust_policy
+from flasklab.dns_zone import DnsZone, normalized, updater_statements
 from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK, TAG_STUDENT
 from flasklab.stop_schedule import tag_values
 
-LAMBDA_SERVICE = "lambda.amazonaws.com"
 EVENTS_SERVICE = "events.amazonaws.com"
-RUNTIME = "python3.12"
 # Every instance of the account and region that enters `running`: the events carry no tags,
 # and a rebuilt server's new id exists before any `pulumi up` could name it here.
 STARTED_INSTANCES = {
@@ -135,26 +133,24 @@ class DnsNames(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stack = args.tags[TAG_STACK]
         tags = tag_values(args.tags)
-        role, policy = self._role(name, args, tags)
-        function = aws.lambda_.Function(
+        names = [record for server in args.servers for record in server.names]
+        zone = DnsZone(args.zone.name, args.zone.zone_id)
+        function = stack_function(
+            self,
+            name,
             f"{name}-updater",
-            description=f"flasklab: the names of stack {stack}'s servers follow their addresses",
-            runtime=RUNTIME,
-            handler="dns_updater.handler",
-            code=pulumi.AssetArchive(
-                {
-                    "dns_updater.py": pulumi.FileAsset(dns_updater.__file__),
-                    dns_updater.NAMES_FILE: pulumi.StringAsset(json.dumps(student_names(args), indent=1)),
-                }
+            StackFunctionArgs(
+                purpose="dns-updater",
+                description=f"flasklab: the names of stack {stack}'s servers follow their addresses",
+                role_description=f"flasklab's address updater: the names of stack {stack}'s servers",
+                module=dns_updater,
+                statements=lambda partition, _account: updater_statements(partition, zone, names),
+                tags=tags,
+                # Up to ADDRESS_TRIES describes ADDRESS_WAIT_SECONDS apart, then one change.
+                timeout=30,
+                environment=updater_environment(args),
+                files={dns_updater.NAMES_FILE: pulumi.StringAsset(json.dumps(student_names(args), indent=1))},
             ),
-            role=role.arn,
-            # Up to ADDRESS_TRIES describes ADDRESS_WAIT_SECONDS apart, then one change.
-            timeout=30,
-            memory_size=128,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=updater_environment(args)),
-            tags=tags,
-            # Not invoked before it may act.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         rule = aws.cloudwatch.EventRule(
             f"{name}-started",
@@ -172,34 +168,6 @@ class DnsNames(pulumi.ComponentResource):
             opts=child,
         )
         aws.cloudwatch.EventTarget(f"{name}-target", rule=rule.name, arn=function.arn, opts=child)
-
-    def _role(
-        self, name: str, args: DnsNamesArgs, tags: dict[str, str]
-    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"flasklab's address updater: the names of stack {args.tags[TAG_STACK]}'s servers",
-            assume_role_policy=pulumi.Output.json_dumps(
-                identity.account_id.apply(lambda account: service_trust_policy(LAMBDA_SERVICE, account))
-            ),
-            tags=tags,
-            opts=child,
-        )
-        names = [record for server in args.servers for record in server.names]
-        zone = DnsZone(args.zone.name, args.zone.zone_id)
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                identity.arn.apply(
-                    lambda arn: updater_policy(arn.split(":")[1], args.zone.zone_id, names, zone)
-                )
-            ),
-            opts=child,
-        )
-        return role, policy
 
 
 def updater_environment(args: DnsNamesArgs) -> dict[str, Any]:

@@ -17,12 +17,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.stack_function import StackFunctionArgs, stack_function
 from flasklab import start_link
-from flasklab.iam import on_stack_instances, service_trust_policy
+from flasklab.iam import on_stack_instances
 from flasklab.plan import TAG_STACK
 
-LAMBDA_SERVICE = "lambda.amazonaws.com"
-RUNTIME = "python3.12"
 TOKEN_LENGTH = 32  # letters and digits: about 190 bits
 # The secret outputs: a class stack's links by student, a one-student stack's link.
 START_LINKS_OUTPUT = "startLinks"
@@ -51,30 +50,30 @@ class StartLink(pulumi.ComponentResource):
             )
             for student in args.instance_ids
         }
-        role, policy = self._role(name, args, child)
         entries = {
             student: pulumi.Output.all(args.instance_ids[student], token.result).apply(
                 lambda v: {"instance": v[0], "digest": start_link.token_digest(v[1])}
             )
             for student, token in tokens.items()
         }
-        function = aws.lambda_.Function(
+        stack = args.tags[TAG_STACK]
+        function = stack_function(
+            self,
+            name,
             f"{name}-function",
-            description=f"flasklab: students of stack {args.tags[TAG_STACK]} start their servers",
-            runtime=RUNTIME,
-            handler="start_link.handler",
-            code=pulumi.AssetArchive({"start_link.py": pulumi.FileAsset(start_link.__file__)}),
-            role=role.arn,
-            timeout=15,
-            memory_size=128,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+            StackFunctionArgs(
+                purpose="start-link",
+                description=f"flasklab: students of stack {stack} start their servers",
+                role_description=f"flasklab's start link starts the servers of stack {stack}",
+                module=start_link,
+                statements=lambda partition, account: start_statements(partition, account, args.tags),
+                tags=args.tags,
+                timeout=15,
+                environment={
                     start_link.LINKS_ENV: pulumi.Output.json_dumps(entries),
-                    start_link.STACK_ENV: args.tags[TAG_STACK],
-                }
+                    start_link.STACK_ENV: stack,
+                },
             ),
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         url = aws.lambda_.FunctionUrl(
             f"{name}-url", function_name=function.name, authorization_type="NONE", opts=child
@@ -106,47 +105,16 @@ class StartLink(pulumi.ComponentResource):
         )
         self.register_outputs({})
 
-    def _role(
-        self, name: str, args: StartLinkArgs, child: pulumi.ResourceOptions
-    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"flasklab's start link starts the servers of stack {args.tags[TAG_STACK]}",
-            assume_role_policy=pulumi.Output.json_dumps(identity.account_id.apply(trust_policy)),
-            tags=args.tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(
-                pulumi.Output.all(identity.arn, identity.account_id).apply(
-                    lambda v: start_policy(partition=v[0].split(":")[1], account=v[1], tags=args.tags)
-                )
-            ),
-            opts=child,
-        )
-        return role, policy
-
 
 def link(function_url: str, student: str, token: str) -> str:
     return f"{function_url.rstrip('/')}/?{urlencode({'student': student, 'token': token})}"
 
 
-def trust_policy(account: str) -> dict[str, Any]:
-    """Lambda may take the role, for functions of this account only."""
-    return service_trust_policy(LAMBDA_SERVICE, account)
-
-
-def start_policy(partition: str, account: str, tags: Mapping[str, str]) -> dict[str, Any]:
+def start_statements(partition: str, account: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
     """Describing instances (DescribeInstances has no resource-level permissions: "*" is the
     only resource it takes) and starting, nothing else, this account's instances that carry
-    the stack's tags."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
-            on_stack_instances("ec2:StartInstances", partition, account, tags),
-        ],
-    }
+    the stack's tags (and, from components/stack_function.py, writing its own log)."""
+    return [
+        {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+        on_stack_instances("ec2:StartInstances", partition, account, tags),
+    ]

@@ -126,7 +126,7 @@ def record_names(names: Sequence[str]) -> list[str]:
     return [normalized(name) for name in names]
 
 
-def updater_policy(partition: str, zone_id: str, names: Sequence[str], zone: DnsZone) -> dict[str, Any]:
+def updater_statements(partition: str, zone: DnsZone, names: Sequence[str]) -> list[dict[str, Any]]:
     """What the stack's address updater may do: read instances (DescribeInstances takes no
     narrower resource than "*"), and UPSERT A records in this one zone, of the stack's names
     only: named one by one while they fit the role's policy, else any name below the zone
@@ -151,15 +151,12 @@ def updater_policy(partition: str, zone_id: str, names: Sequence[str], zone: Dns
     }
     if "ForAllValues:StringLike" in names_condition:
         condition["ForAllValues:StringLike"] = names_condition["ForAllValues:StringLike"]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
-            {
-                "Effect": "Allow",
-                "Action": "route53:ChangeResourceRecordSets",
-                "Resource": f"arn:{partition}:route53:::hostedzone/{zone_id}",
-                "Condition": condition,
-            },
-        ],
-    }
+    return [
+        {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": "route53:ChangeResourceRecordSets",
+            "Resource": f"arn:{partition}:route53:::hostedzone/{zone.zone_id}",
+            "Condition": condition,
+        },
+    ]

@@ -39,3 +39,13 @@ def on_stack_instances(action: str, partition: str, account: str, tags: Mapping[
             }
         },
     }
+
+
+def writes_to_log_group(log_group_arn: str) -> dict[str, Any]:
+    """A statement allowing a function to write its log to its own log group, nothing else
+    (the group itself is made by `pulumi up`, so no logs:CreateLogGroup)."""
+    return {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": f"{log_group_arn}:*",
+    }

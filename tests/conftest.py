@@ -39,6 +39,7 @@ LOCAL_COMMAND = "command:local:Command"
 ELASTIC_IP = "aws:ec2/eip:Eip"
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 SERVICE_QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
 GET_ZONE = "aws:route53/getZone:getZone"
@@ -202,6 +203,9 @@ def _mocks(run: ProgramRun, not_offered: set[str], quotas: dict[str, float]):
                 state.update(
                     name=args.name, arn=f"arn:aws:events:eu-west-1:{MOCK_ACCOUNT_ID}:rule/{args.name}"
                 )
+            if args.typ == LOG_GROUP:
+                group = state.get("name", args.name)
+                state.setdefault("arn", f"arn:aws:logs:eu-west-1:{MOCK_ACCOUNT_ID}:log-group:{group}")
             if args.typ == FUNCTION_URL:
                 state["functionUrl"] = f"https://{args.name}.lambda-url.eu-west-1.on.aws/"
             if args.typ == "aws:ec2/keyPair:KeyPair":

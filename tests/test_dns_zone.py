@@ -14,7 +14,7 @@ from flasklab import dns_updater, dns_zone, plan
 from flasklab.roster import load_servers
 from flasklab.settings import ConfigError
 from flasklab.stacks import stack_config
-from tests.conftest import FAKE_IP, MOCK_ACCOUNT_ID, mock_elastic_ip
+from tests.conftest import FAKE_IP, LOG_GROUP, MOCK_ACCOUNT_ID, mock_elastic_ip
 from tests.replacement_plan import INSTANCE, changed, replaced
 
 RECORD = "aws:route53/record:Record"
@@ -158,7 +158,8 @@ def test_the_updaters_role_may_upsert_only_this_stacks_a_records_and_parliament_
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": MOCK_ACCOUNT_ID}}
     text = run.one(ROLE_POLICY)["inputs"]["policy"]
-    describe, change = json.loads(text)["Statement"]
+    describe, change, logs = json.loads(text)["Statement"]
+    assert logs == _writes_own_log(run)
     assert (describe["Action"], describe["Resource"]) == ("ec2:DescribeInstances", "*")
     assert change["Action"] == "route53:ChangeResourceRecordSets"
     assert change["Resource"] == f"arn:aws:route53:::hostedzone/{ZONE_ID}"
@@ -175,8 +176,9 @@ def test_the_updaters_role_may_upsert_only_this_stacks_a_records_and_parliament_
 
 def test_a_class_too_big_to_name_each_record_is_held_below_the_zone():
     names = [f"student-{i:03d}.{ZONE}" for i in range(400)]
-    policy = dns_zone.updater_policy("aws", ZONE_ID, names, dns_zone.DnsZone(ZONE))
-    condition = policy["Statement"][1]["Condition"]
+    statements = dns_zone.updater_statements("aws", dns_zone.DnsZone(ZONE, ZONE_ID), names)
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    condition = statements[1]["Condition"]
     assert condition["ForAllValues:StringLike"] == {
         "route53:ChangeResourceRecordSetsNormalizedRecordNames": [f"*.{ZONE}"]
     }
@@ -279,3 +281,13 @@ def test_another_zone_makes_the_records_anew_and_never_a_server(run_program):
     moved = run_program(CLASS, dnsZone="other.example.org")
     gone = replaced(before, moved)
     assert not {name for name in gone if name.endswith("-instance")}
+
+
+def _writes_own_log(run) -> dict:
+    """The function writes to its own log group, and its role may write there only."""
+    [group] = run.of_type(LOG_GROUP)
+    assert group["inputs"]["name"] == f"/flasklab/{CLASS}/dns-updater"
+    assert run.one(FUNCTION)["inputs"]["loggingConfig"]["logGroup"] == group["inputs"]["name"]
+    arn = f"arn:aws:logs:eu-west-1:{MOCK_ACCOUNT_ID}:log-group:{group['inputs']['name']}"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    return {"Effect": "Allow", "Action": actions, "Resource": f"{arn}:*"}

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from flasklab import start_link
-from tests.conftest import REGION
+from tests.conftest import LOG_GROUP, MOCK_ACCOUNT_ID, REGION
 
 TOKENS = {"ana": "AnaToken0123456789abcdefghijklmnop", "ben": "BenToken0123456789abcdefghijklmnop"}
 
@@ -150,8 +150,6 @@ def test_a_one_student_stack_gets_its_link(run_program):
 def test_the_role_may_describe_and_start_only_this_stacks_servers_and_parliament_agrees(run_program):
     from parliament import analyze_policy_string
 
-    from tests.conftest import MOCK_ACCOUNT_ID
-
     run = run_program(STACK, startLink="true")
     [role] = [r for r in run.of_type(ROLE) if "start-link" in r["name"]]
     [trust] = json.loads(role["inputs"]["assumeRolePolicy"])["Statement"]
@@ -160,7 +158,16 @@ def test_the_role_may_describe_and_start_only_this_stacks_servers_and_parliament
     [policy_resource] = [r for r in run.of_type(ROLE_POLICY) if "start-link" in r["name"]]
     text = policy_resource["inputs"]["policy"]
     policy = json.loads(text)
-    assert sorted(s["Action"] for s in policy["Statement"]) == ["ec2:DescribeInstances", "ec2:StartInstances"]
+    assert sorted(str(s["Action"]) for s in policy["Statement"]) == [
+        "['logs:CreateLogStream', 'logs:PutLogEvents']",
+        "ec2:DescribeInstances",
+        "ec2:StartInstances",
+    ]
+    [group] = [g for g in run.of_type(LOG_GROUP) if "start-link" in g["name"]]
+    assert group["inputs"]["name"] == f"/flasklab/{STACK}/start-link"
+    [logs] = [s for s in policy["Statement"] if "logs:PutLogEvents" in s["Action"]]
+    group_arn = f"arn:aws:logs:eu-west-1:{MOCK_ACCOUNT_ID}:log-group:/flasklab/{STACK}/start-link"
+    assert logs["Resource"] == f"{group_arn}:*"
     [start] = [s for s in policy["Statement"] if s["Action"] == "ec2:StartInstances"]
     assert start["Resource"] == f"arn:aws:ec2:*:{MOCK_ACCOUNT_ID}:instance/*"
     wanted = start["Condition"]["StringEquals"]
