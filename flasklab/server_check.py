@@ -170,20 +170,75 @@ def _ancestors() -> set[str]:
     return pids
 
 
-def app_user(args: dict[str, Any]) -> Result:
-    command = ["ps", "-eo", "pid,user:32,args", "--no-headers"]
+def _serving(serving: str) -> list[tuple[str, str]]:
+    """(pid, user) of every process that runs the app's serving program, this checker's
+    own chain excepted."""
+    command = ["ps", "-ww", "-eo", "pid,user:32,args", "--no-headers"]  # -ww: whole command lines
     ours = _ancestors()
     processes = [line.split(None, 2) for line in run(command)[1].splitlines()]
-    users = sorted(
-        {
-            fields[1]
-            for fields in processes
-            if len(fields) == 3 and fields[0] not in ours and args["serving"] in fields[2]
-        }
-    )
+    return [
+        (fields[0], fields[1])
+        for fields in processes
+        if len(fields) == 3 and fields[0] not in ours and serving in fields[2]
+    ]
+
+
+def app_user(args: dict[str, Any]) -> Result:
+    users = sorted({user for _, user in _serving(args["serving"])})
     if not users:
         return False, f"ps -eo user,args: no process runs {args['serving']}"
     return users == [args["user"]], f"ps -eo user,args: {args['serving']} runs as {', '.join(users)}"
+
+
+# Settings that turn Flask's debug mode on (FLASK_ENV=development did before Flask 2.3).
+DEBUG_SETTINGS = {"FLASK_DEBUG": ("1", "true", "yes", "on"), "DEBUG": ("1", "true", "yes", "on")}
+DEBUG_SETTINGS_OLD = {"FLASK_ENV": ("development",)}
+
+
+def _debug_settings(variables: dict[str, str]) -> list[str]:
+    found = []
+    for name, on in {**DEBUG_SETTINGS, **DEBUG_SETTINGS_OLD}.items():
+        value = variables.get(name, "").strip().strip("'\"").lower()
+        if value in on:
+            found.append(f"{name}={variables[name].strip()}")
+    return found
+
+
+def _env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines of an env file (systemd's EnvironmentFile, python-dotenv's .env)."""
+    variables = {}
+    for line in _read(path).splitlines():
+        name, equals, value = line.strip().removeprefix("export ").partition("=")
+        if equals and not name.startswith("#"):
+            variables[name.strip()] = value
+    return variables
+
+
+def _process_environment(pid: str) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as file:
+        entries = file.read().decode("utf-8", "replace").split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+
+
+def debug_off(args: dict[str, Any]) -> Result:
+    """No process of the app runs with Flask's debug mode on, nor does its env file ask for it."""
+    processes = _serving(args["serving"])
+    if not processes:
+        return False, f"ps -eo pid,args: no process runs {args['serving']}, so its settings cannot be read"
+    where = []
+    for pid, _ in processes:
+        try:
+            found = _debug_settings(_process_environment(pid))
+        except OSError:
+            continue  # it ended meanwhile
+        where += [f"{setting} in the environment of process {pid}" for setting in found]
+    env_file = args["env_file"]
+    if os.path.isfile(env_file):  # no env file: nothing in it turns debug on
+        where += [f"{setting} in {env_file}" for setting in _debug_settings(_env_file(env_file))]
+    if where:
+        return False, "; ".join(sorted(set(where)))
+    names = ", ".join(sorted({*DEBUG_SETTINGS, *DEBUG_SETTINGS_OLD}))
+    return True, f"{names}: not on for {args['serving']} ({len(processes)} processes) nor in {env_file}"
 
 
 def _uwsgi_packet(host: str, path: str) -> bytes:
@@ -304,6 +359,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], Result]] = {
     "service_enabled": service_enabled,
     "service_active": service_active,
     "app_user": app_user,
+    "debug_off": debug_off,
     "restarts": restarts,
     "answers_locally": answers_locally,
     "web_config": web_config,
