@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import socket
 import subprocess
 import sys
@@ -190,55 +191,29 @@ def app_user(args: dict[str, Any]) -> Result:
     return users == [args["user"]], f"ps -eo user,args: {args['serving']} runs as {', '.join(users)}"
 
 
-# Settings that turn Flask's debug mode on (FLASK_ENV=development did before Flask 2.3).
-DEBUG_SETTINGS = {"FLASK_DEBUG": ("1", "true", "yes", "on"), "DEBUG": ("1", "true", "yes", "on")}
-DEBUG_SETTINGS_OLD = {"FLASK_ENV": ("development",)}
-
-
-def _debug_settings(variables: dict[str, str]) -> list[str]:
-    found = []
-    for name, on in {**DEBUG_SETTINGS, **DEBUG_SETTINGS_OLD}.items():
-        value = variables.get(name, "").strip().strip("'\"").lower()
-        if value in on:
-            found.append(f"{name}={variables[name].strip()}")
-    return found
-
-
-def _env_file(path: str) -> dict[str, str]:
-    """KEY=VALUE lines of an env file (systemd's EnvironmentFile, python-dotenv's .env)."""
-    variables = {}
-    for line in _read(path).splitlines():
-        name, equals, value = line.strip().removeprefix("export ").partition("=")
-        if equals and not name.startswith("#"):
-            variables[name.strip()] = value
-    return variables
-
-
-def _process_environment(pid: str) -> dict[str, str]:
-    with open(f"/proc/{pid}/environ", "rb") as file:
-        entries = file.read().decode("utf-8", "replace").split("\0")
-    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+# What turns Flask's debug mode on, in an environment or an env file (FLASK_ENV: Flask < 2.3).
+DEBUG_ON = re.compile(
+    r"^\s*(export\s+)?(FLASK_DEBUG=\W?(1|true|yes|on)|FLASK_ENV=\W?development)\b.*", re.I | re.M
+)
 
 
 def debug_off(args: dict[str, Any]) -> Result:
-    """No process of the app runs with Flask's debug mode on, nor does its env file ask for it."""
-    processes = _serving(args["serving"])
+    """No process of the app runs with debug mode on, nor does its env file ask for it."""
+    processes, env_file = _serving(args["serving"]), args["env_file"]
     if not processes:
-        return False, f"ps -eo pid,args: no process runs {args['serving']}, so its settings cannot be read"
-    where = []
+        return False, f"no process runs {args['serving']}"
+    texts = {env_file: _read(env_file) if os.path.isfile(env_file) else ""}
     for pid, _ in processes:
         try:
-            found = _debug_settings(_process_environment(pid))
+            texts[f"the environment of process {pid}"] = _read(f"/proc/{pid}/environ").replace("\0", "\n")
         except OSError:
             continue  # it ended meanwhile
-        where += [f"{setting} in the environment of process {pid}" for setting in found]
-    env_file = args["env_file"]
-    if os.path.isfile(env_file):  # no env file: nothing in it turns debug on
-        where += [f"{setting} in {env_file}" for setting in _debug_settings(_env_file(env_file))]
-    if where:
-        return False, "; ".join(sorted(set(where)))
-    names = ", ".join(sorted({*DEBUG_SETTINGS, *DEBUG_SETTINGS_OLD}))
-    return True, f"{names}: not on for {args['serving']} ({len(processes)} processes) nor in {env_file}"
+    where = [
+        f"{found.group().strip()} in {name}"
+        for name, text in texts.items()
+        for found in DEBUG_ON.finditer(text)
+    ]
+    return not where, "; ".join(where) or "FLASK_DEBUG: off"
 
 
 def _uwsgi_packet(host: str, path: str) -> bytes:

@@ -196,9 +196,9 @@ MISTAKES = {
         write_file(
             "/etc/nginx/sites-available/practica_flask", NGINX_SITE.replace("location /static", "location /x")
         )
-        + "sudo nginx -t && sudo systemctl reload nginx",
+        + "sudo nginx -t && sudo systemctl restart nginx",
         write_file("/etc/nginx/sites-available/practica_flask", NGINX_SITE)
-        + "sudo nginx -t && sudo systemctl reload nginx",
+        + "sudo nginx -t && sudo systemctl restart nginx",
         {"static_files"},
     ),
     "DEBUG on": (

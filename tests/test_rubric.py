@@ -272,7 +272,7 @@ def test_debug_off_reads_the_running_apps_environment_and_its_env_file(tmp_path)
         assert server_check.debug_off(args)[0]
         (tmp_path / "env").write_text("SECRET_KEY=x\nexport FLASK_DEBUG='true'\n")
         passed, evidence = server_check.debug_off(args)
-        assert not passed and f"FLASK_DEBUG='true' in {tmp_path / 'env'}" in evidence
+        assert not passed and f"export FLASK_DEBUG='true' in {tmp_path / 'env'}" in evidence
     finally:
         app.kill()
         app.wait()
