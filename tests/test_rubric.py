@@ -403,3 +403,18 @@ def test_class_grade_of_a_server_that_does_not_answer_scores_0_and_writes_both_f
     assert {row["student"] for row in rows} == {"ana"}
     assert "no SSH key" in next(row["evidence"] for row in rows if row["checkpoint"] == "packages")
     assert "answers_by_name" in printed
+    assert "survives_reboot" not in {row["checkpoint"] for row in rows}  # only with --reboot
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(check, "Server", lambda **fields: original(**fields, http_port=refused))
+        status = main([*arguments, "--timeout", "5", "--out", str(tmp_path / "grades"), "--reboot"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert len(list((tmp_path / "grades").glob("grades-*.csv"))) == 2  # the first run's is kept
+    assert len(list((tmp_path / "grades").glob("pages-*/ana.html"))) == 2
+    newest = max((tmp_path / "grades").glob("grades-*.csv"), key=lambda path: path.stat().st_mtime_ns)
+    rebooted = [
+        row for row in csv.DictReader(newest.open(encoding="utf-8")) if row["checkpoint"] == "survives_reboot"
+    ]
+    assert [(row["points"], row["scored"]) for row in rebooted] == [("2", "0")]
+    assert "not rebooted: no SSH key" in rebooted[0]["evidence"]

@@ -178,13 +178,19 @@ def outside_marks(server: Server, deadline: float) -> list[Mark]:
     for checkpoint in rubric.rubric(settings):
         if checkpoint.where != rubric.OUTSIDE:
             continue
-        try:
-            problems = OUTSIDE_PROBES[checkpoint.key](site, settings, checkpoint)
-        except OSError as error:
-            problems = [f"no answer: {error}"]
-        evidence = " | ".join(" ".join(p.split())[:300] for p in problems) or f"{site.url(site.names[0])}: ok"
-        marks.append(_mark(settings, checkpoint, not problems, evidence))
+        passed, evidence = probed(site, settings, checkpoint)
+        marks.append(_mark(settings, checkpoint, passed, evidence))
     return marks
+
+
+def probed(site: probes.Site, settings: Settings, checkpoint: rubric.Checkpoint) -> tuple[bool, str]:
+    """An outside checkpoint's probe: (passed, what it found, each problem cut short)."""
+    try:
+        problems = OUTSIDE_PROBES[checkpoint.key](site, settings, checkpoint)
+    except OSError as error:
+        problems = [f"no answer: {error}"]
+    found = " | ".join(" ".join(p.split())[:300] for p in problems) or f"{site.url(site.names[0])}: ok"
+    return not problems, found
 
 
 def survives_reboot_mark(server: Server, reboot_timeout: float, timeout: float, ssh: SshOptions) -> Mark:
@@ -195,13 +201,8 @@ def survives_reboot_mark(server: Server, reboot_timeout: float, timeout: float, 
     rebooted = grade_reboot.reboot_and_wait(server, reboot_timeout, ssh)
     if not rebooted.back:
         return _mark(settings, checkpoint, False, rebooted.evidence)
-    site = _site(server, time.monotonic() + timeout)
-    try:
-        problems = OUTSIDE_PROBES[checkpoint.key](site, settings, checkpoint)
-    except OSError as error:
-        problems = [f"no answer: {error}"]
-    found = " | ".join(" ".join(p.split())[:300] for p in problems) or f"{site.url(site.names[0])}: ok"
-    return _mark(settings, checkpoint, not problems, f"{rebooted.evidence}\n{found}")
+    passed, found = probed(_site(server, time.monotonic() + timeout), settings, checkpoint)
+    return _mark(settings, checkpoint, passed, f"{rebooted.evidence}\n{found}")
 
 
 def grade_server(
