@@ -65,7 +65,7 @@ def test_each_students_page_shows_every_checkpoint_and_nothing_of_another_studen
     ana = grade_of("ana", language, {"static_files", "debug_off"}, HOSTILE)
     zeb = grade_of("zeb2", language, set(), "zeb2-only-evidence")
     grades_csv = tmp_path / "grades-20261206T050000Z.csv"
-    index = grade_pages.write_pages("class-demo", [ana, zeb], grades_csv, "2026-12-06 05:00 UTC")
+    index = grade_pages.write_pages("class-demo", [ana, zeb], grades_csv, "2026-12-06 05:00 UTC", language)
     labels = grade_pages.labels(language)
 
     dom = dom_of(index.parent / "ana.html")
@@ -95,7 +95,7 @@ def test_each_students_page_shows_every_checkpoint_and_nothing_of_another_studen
     assert links == ["ana.html", "zeb2.html"]
     index_text = "".join(index_dom.text)
     assert "debug_off, static_files" in index_text or "static_files, debug_off" in index_text
-    assert f"{zeb.score} / {zeb.total}" in index_text
+    assert f"{zeb.score} / {zeb.total}" in index_text and labels["index_title"] in index_text
 
 
 def test_every_language_has_every_label_of_the_pages():

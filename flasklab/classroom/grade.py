@@ -296,7 +296,8 @@ def run(args: argparse.Namespace) -> int:
     moodle_csv = grades_csv.with_name("moodle-" + grades_csv.name.removeprefix("grades-"))
     write_grades_csv(grades, grades_csv)
     identifier = write_moodle_csv(grades, moodle_csv, stack_people(args.stack))
-    index = write_pages(args.stack, grades, grades_csv, now.strftime("%Y-%m-%d %H:%M UTC"))
+    graded_at = now.strftime("%Y-%m-%d %H:%M UTC")
+    index = write_pages(args.stack, grades, grades_csv, graded_at, settings[0].language)
     not_graded = {**plan.missing, **{s: f"{e.state}: start it first" for s, e in plan.not_running.items()}}
     show(grades, not_graded, Written(grades_csv, moodle_csv, index, moodle_mapping(identifier)))
     return 0

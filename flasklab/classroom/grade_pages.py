@@ -64,15 +64,17 @@ def pages_folder(grades_csv: Path) -> Path:
     return grades_csv.with_name("pages-" + grades_csv.stem.removeprefix("grades-"))
 
 
-def write_pages(stack: str, grades: Sequence[Grade], grades_csv: Path, graded_at: str) -> Path:
-    """Every student's page and the index; returns the index."""
+def write_pages(
+    stack: str, grades: Sequence[Grade], grades_csv: Path, graded_at: str, language: str = "en"
+) -> Path:
+    """Every student's page (each in its grade's language) and the index in the class's
+    `language` (even when no server could be graded); returns the index."""
     folder = pages_folder(grades_csv)
     folder.mkdir(parents=True)  # a run never writes into another run's folder
     for grade in grades:
         (folder / page_name(grade.student)).write_text(
             render_student_page(grade, graded_at), encoding="utf-8"
         )
-    language = grades[0].language if grades else "en"
     index = folder / INDEX_PAGE
     index.write_text(render_index(stack, grades, graded_at, language), encoding="utf-8")
     return index
