@@ -418,3 +418,18 @@ def test_class_grade_of_a_server_that_does_not_answer_scores_0_and_writes_both_f
     ]
     assert [(row["points"], row["scored"]) for row in rebooted] == [("2", "0")]
     assert "not rebooted: no SSH key" in rebooted[0]["evidence"]
+
+
+def test_class_grade_takes_moodles_identifier_from_the_rosters_people_file(roster, tmp_path, capsys):
+    from flasklab import roster as roster_module
+    from flasklab.people import people_path, write_people
+
+    people_file = people_path(roster_module.roster_path("rosters/class-demo.csv"))
+    assert people_file.parent.is_relative_to(tmp_path)  # the stand-in project, not the repository's
+    assert grade.stack_people("class-demo") == {}  # no people file: no identifier
+    write_people(people_file, [Person("ana", "Ana Lind", "ana.lind@school.se", "alind")])
+    assert grade.stack_people("class-demo")["ana"].email == "ana.lind@school.se"
+    people_file.write_text("name,email\nAna,ana@school.se\n", encoding="utf-8")  # not what import writes
+    assert grade.stack_people("class-demo") == {}
+    err = capsys.readouterr().err
+    assert "class roster import" in err and "Traceback" not in err

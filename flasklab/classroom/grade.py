@@ -15,6 +15,7 @@ waited for (flasklab/classroom/grade_reboot.py) and scored on coming back by its
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import shlex
@@ -307,7 +308,17 @@ def stack_people(stack: str) -> dict[str, Person]:
     """The roster's people (the LMS's usernames and emails), when `class roster import` wrote them."""
     value = stack_config(stack).get(ROSTER_SETTING)
     path = people_path(roster_path(str(value))) if value else None
-    return read_people(path) if path is not None and path.is_file() else {}
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return read_people(path)
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, csv.Error) as error:
+        print(
+            f"flasklab class grade: {path} cannot be read ({error!r}), so the Moodle file has no "
+            f"email or username column; `class roster import` writes it again from the LMS's export.",
+            file=sys.stderr,
+        )
+        return {}
 
 
 @dataclass(frozen=True)
