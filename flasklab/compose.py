@@ -164,6 +164,11 @@ def serving_program(settings: Settings) -> str:
     return for_app(settings.recipe.serving_program, settings)
 
 
+def app_env_path(settings: Settings) -> str:
+    """The app's env file: its settings, which the service reads."""
+    return for_app(APP_ENV_FILE.path, settings)
+
+
 def database_setup_path(settings: Settings) -> str:
     return for_app(settings.database.setup_file.path, settings) if settings.database else ""
 

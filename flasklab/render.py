@@ -196,11 +196,12 @@ def sample_app_files(settings: Settings) -> list[RenderedFile]:
 
 
 @cache
-def _shipped_module(path: Path) -> str:
+def _shipped_module(path: Path, keep_signatures: bool = True) -> str:
     """A Python module flasklab ships to run on the server, as the interpreter reads it:
     without comments and its functions' and classes' docstrings (ast.unparse). The user-data
     must fit EC2's 16 KB gzipped, and these modules are most of it; the first line of the
-    module's own docstring stays (its command's --help reads it)."""
+    module's own docstring stays (its command's --help reads it). Without keep_signatures,
+    functions lose their type hints too (never run: the module imports annotations lazily)."""
     tree = ast.parse(path.read_text())
     if _docstring(tree):
         first = tree.body[0].value  # type: ignore[attr-defined]
@@ -208,6 +209,10 @@ def _shipped_module(path: Path) -> str:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and _docstring(node):
             node.body = node.body[1:] or [ast.Pass()]
+        if not keep_signatures and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+        if not keep_signatures and isinstance(node, ast.arg):
+            node.annotation = None
     return ast.unparse(tree) + "\n"
 
 
@@ -231,7 +236,8 @@ def status_module_file(settings: Settings) -> RenderedFile:
 def check_files(settings: Settings) -> list[RenderedFile]:
     """flasklab/server_check.py, which flasklab-check runs, and the server's rubric (its
     on-server checkpoints, in the class's language)."""
-    source = _shipped_module(Path(server_check.__file__))
+    # Exercise servers ship it beside flasklab-status: the type hints are left out to fit.
+    source = _shipped_module(Path(server_check.__file__), keep_signatures=False)
     return [
         RenderedFile(
             path=CHECK_MODULE, content=f"# {written_by(settings)}\n{source}", mode="0644", checker="python"

@@ -62,6 +62,12 @@ def _service_checkpoints(settings: Settings) -> list[Checkpoint]:
         Checkpoint("service_enabled", 1, SERVER, service),
         Checkpoint("service_active", 1, SERVER, service),
         Checkpoint("app_user", 1, SERVER, {"serving": compose.serving_program(settings), "user": app.user}),
+        Checkpoint(
+            "debug_off",
+            1,
+            SERVER,
+            {"serving": compose.serving_program(settings), "env_file": compose.app_env_path(settings)},
+        ),
     ]
     # mod_wsgi's daemons are restarted by Apache itself: nothing for the student to set.
     if recipe.manager != "apache2":
@@ -71,8 +77,9 @@ def _service_checkpoints(settings: Settings) -> list[Checkpoint]:
     return checkpoints
 
 
-def rubric(settings: Settings) -> list[Checkpoint]:
-    """Every checkpoint of this server, in the tutorial's order."""
+def rubric(settings: Settings, reboot: bool = False) -> list[Checkpoint]:
+    """Every checkpoint of this server, in the tutorial's order; `reboot`: with the
+    "survives a reboot" checkpoint, which only `class grade --reboot` measures."""
     app, web_server = settings.app, settings.recipe.web_server
     expect_static = not app.repo and bool(app.static_dir)
     return [
@@ -116,6 +123,11 @@ def rubric(settings: Settings) -> list[Checkpoint]:
         *(
             [Checkpoint("database_page", 1, OUTSIDE, {"label": settings.database.label})]
             if settings.database and not app.repo
+            else []
+        ),
+        *(
+            [Checkpoint("survives_reboot", 2, OUTSIDE, {"names": " ".join(settings.server_names)})]
+            if reboot
             else []
         ),
     ]

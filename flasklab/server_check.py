@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import socket
 import subprocess
 import sys
@@ -170,20 +171,49 @@ def _ancestors() -> set[str]:
     return pids
 
 
-def app_user(args: dict[str, Any]) -> Result:
-    command = ["ps", "-eo", "pid,user:32,args", "--no-headers"]
+def _serving(serving: str) -> list[tuple[str, str]]:
+    """(pid, user) of every process that runs the app's serving program, this checker's
+    own chain excepted."""
+    command = ["ps", "-ww", "-eo", "pid,user:32,args", "--no-headers"]  # -ww: whole command lines
     ours = _ancestors()
     processes = [line.split(None, 2) for line in run(command)[1].splitlines()]
-    users = sorted(
-        {
-            fields[1]
-            for fields in processes
-            if len(fields) == 3 and fields[0] not in ours and args["serving"] in fields[2]
-        }
-    )
+    return [
+        (fields[0], fields[1])
+        for fields in processes
+        if len(fields) == 3 and fields[0] not in ours and serving in fields[2]
+    ]
+
+
+def app_user(args: dict[str, Any]) -> Result:
+    users = sorted({user for _, user in _serving(args["serving"])})
     if not users:
         return False, f"ps -eo user,args: no process runs {args['serving']}"
     return users == [args["user"]], f"ps -eo user,args: {args['serving']} runs as {', '.join(users)}"
+
+
+# What turns Flask's debug mode on, in an environment or an env file (FLASK_ENV: Flask < 2.3).
+DEBUG_ON = re.compile(
+    r"^\s*(export\s+)?(FLASK_DEBUG=\W?(1|true|yes|on)|FLASK_ENV=\W?development)\b.*", re.I | re.M
+)
+
+
+def debug_off(args: dict[str, Any]) -> Result:
+    """No process of the app runs with debug mode on, nor does its env file ask for it."""
+    processes, env_file = _serving(args["serving"]), args["env_file"]
+    if not processes:
+        return False, f"no process runs {args['serving']}"
+    texts = {env_file: _read(env_file) if os.path.isfile(env_file) else ""}
+    for pid, _ in processes:
+        try:
+            texts[f"the environment of process {pid}"] = _read(f"/proc/{pid}/environ").replace("\0", "\n")
+        except OSError:
+            continue  # it ended meanwhile
+    where = [
+        f"{found.group().strip()} in {name}"
+        for name, text in texts.items()
+        for found in DEBUG_ON.finditer(text)
+    ]
+    return not where, "; ".join(where) or "FLASK_DEBUG: off"
 
 
 def _uwsgi_packet(host: str, path: str) -> bytes:
@@ -304,6 +334,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], Result]] = {
     "service_enabled": service_enabled,
     "service_active": service_active,
     "app_user": app_user,
+    "debug_off": debug_off,
     "restarts": restarts,
     "answers_locally": answers_locally,
     "web_config": web_config,

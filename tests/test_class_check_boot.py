@@ -118,9 +118,11 @@ def test_class_check_passes_two_servers_and_names_what_failed_on_the_third(
         (m["student"], m["checkpoint"]) for m in marks if m["checkpoint"] != "total" and m["scored"] == "0"
     }
     wrong = {m["student"]: m["evidence"] for m in marks if (m["student"], m["checkpoint"]) in failing}
-    expected = {("ben", key) for key in ("service_active", "app_user", "answers_locally", "answers_by_name")}
+    # debug_off too: with no process of the app, nothing shows its debug mode is off.
+    stopped_app = ("service_active", "app_user", "debug_off", "answers_locally", "answers_by_name")
+    expected = {("ben", key) for key in stopped_app}
     assert failing == expected, f"{printed}\n{wrong}"
-    moodle = {row["student"]: row["grade"] for row in csv.DictReader(moodle_csv.open())}
+    moodle = {row["flasklab_student"]: row["grade"] for row in csv.DictReader(moodle_csv.open())}
     assert moodle["ana"] == moodle["carla"] == "100.00"
     assert float(moodle["ben"]) < 100
     assert {m["checkpoint"] for m in marks if m["student"] == "carla"} >= {

@@ -4,12 +4,19 @@ student does tutorial 001's remaining steps over SSH (the systemd unit, first wi
 typical mistakes, then the Nginx site), and after each step `class grade`'s grading of
 that server (real SSH, real probes) never falls and ends at full marks. The student's own
 `sudo flasklab-check` agrees with the grade, and a server whose flasklab-check was
-replaced by one that says "all ok" is still graded on what it is."""
+replaced by one that says "all ok" is still graded on what it is. On the same boot, once at
+full marks, each typical mistake (static files left to Flask, DEBUG on, the app run as root,
+the unit not enabled then a reboot) costs exactly its checkpoint(s); `class grade --reboot`
+really reboots the container (`sudo systemctl reboot` over SSH) and waits for it."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -120,6 +127,7 @@ FAILING_AT_START = {
     "service_enabled",
     "service_active",
     "app_user",
+    "debug_off",  # no process of the app to ask yet
     "restarts",
     "answers_locally",
     "site_enabled",
@@ -176,6 +184,88 @@ def test_an_app_stage_server_is_graded_low_then_full_as_the_student_does_the_tut
         scores.append(grade.score)
     assert scores[-1] == grade.total, scores
     print(f"scores after each step: {scores} of {grade.total}")
+    each_mistake_costs_exactly_its_checkpoint(rehearsal, server, key, ssh)
+
+
+# Typical mistakes on a server at full marks: (make it, undo it, what it fails).
+RESTART_APP = " && sudo systemctl restart flask_app.service"
+ENV_FILE = "/etc/flasklab/flask_app/env"
+ROOT_DROP_IN = "/etc/systemd/system/flask_app.service.d/as-root.conf"
+MISTAKES = {
+    "static files left to Flask": (
+        write_file(
+            "/etc/nginx/sites-available/practica_flask", NGINX_SITE.replace("location /static", "location /x")
+        )
+        + "sudo nginx -t && sudo systemctl restart nginx",
+        write_file("/etc/nginx/sites-available/practica_flask", NGINX_SITE)
+        + "sudo nginx -t && sudo systemctl restart nginx",
+        {"static_files"},
+    ),
+    "DEBUG on": (
+        f"echo FLASK_DEBUG=1 | sudo tee -a {ENV_FILE} > /dev/null" + RESTART_APP,
+        f"sudo sed -i '/^FLASK_DEBUG=/d' {ENV_FILE}" + RESTART_APP,
+        {"debug_off"},
+    ),
+    "app run as root": (
+        "sudo mkdir -p /etc/systemd/system/flask_app.service.d && "
+        + write_file(ROOT_DROP_IN, "[Service]\nUser=root\nGroup=root\n")
+        + "sudo systemctl daemon-reload"
+        + RESTART_APP,
+        f"sudo rm {ROOT_DROP_IN} && sudo systemctl daemon-reload" + RESTART_APP,
+        {"app_user"},
+    ),
+}
+REBOOT_TIMEOUT = 240
+
+
+@contextmanager
+def booted_again_when_it_reboots(rehearsal) -> Iterator[list[int]]:
+    """What EC2 does for a server that reboots: start it again. systemd-nspawn exits (133)
+    when the container reboots, as systemd-nspawn@.service's RestartForceExitStatus=133
+    expects; this boots the same root again. Yields nspawn's exit statuses."""
+    statuses: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if (status := rehearsal.container.exited()) is not None:
+                statuses.append(status)
+                rehearsal.container.boot()
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield statuses
+    finally:
+        done.set()
+        watcher.join()
+
+
+def each_mistake_costs_exactly_its_checkpoint(rehearsal, server: Server, key, ssh: SshOptions) -> None:
+    address = server.address
+    for mistake, (make, undo, costs) in MISTAKES.items():
+        done = run_over_ssh(key, address, make)
+        assert done.returncode == 0, f"{mistake}: {done.stdout}{done.stderr}"
+        grade = grade_server(server, timeout=90, ssh=ssh)
+        assert failing(grade) == costs, f"{mistake}:\n{explain(grade)}"
+        done = run_over_ssh(key, address, undo)
+        assert done.returncode == 0, f"undoing {mistake}: {done.stdout}{done.stderr}"
+    with booted_again_when_it_reboots(rehearsal) as nspawn_exits:
+        # Enabled as the tutorial says: it comes back by itself, full marks with the reboot's.
+        grade = grade_server(server, timeout=90, ssh=ssh, reboot_timeout=REBOOT_TIMEOUT)
+        assert failing(grade) == set() and "survives_reboot" in {m.key for m in grade.marks}, explain(grade)
+        assert nspawn_exits == [133], nspawn_exits  # the container really rebooted
+        # The unit not enabled: fine until the reboot, then the app does not come back.
+        done = run_over_ssh(key, address, "sudo systemctl disable flask_app.socket flask_app.service")
+        assert done.returncode == 0, done.stdout + done.stderr
+        grade = grade_server(server, timeout=90, ssh=ssh)
+        assert failing(grade) == {"service_enabled"}, explain(grade)
+        grade = grade_server(server, timeout=90, ssh=ssh, reboot_timeout=REBOOT_TIMEOUT)
+        assert failing(grade) == {"service_enabled", "survives_reboot"}, explain(grade)
+        assert nspawn_exits == [133, 133], nspawn_exits
+        (reboot,) = [m for m in grade.marks if m.key == "survives_reboot"]
+        print(f"the unit not enabled, after the reboot: {reboot.evidence}")
 
 
 # Tutorial 002 from a bare server (nginx-uwsgi-supervisor): every step the student's.
@@ -239,6 +329,7 @@ BARE_PASSING_AFTER = {
         "service_enabled",
         "service_active",
         "app_user",
+        "debug_off",
         "restarts",
         "answers_locally",
     },

@@ -12,13 +12,18 @@ import pwd
 import re
 import socket
 import string
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from flasklab import rubric, server_check
-from flasklab.classroom import grade
+from flasklab.classroom import grade, grade_export, grade_reboot
+from flasklab.classroom.check_server import Server, SshOptions
+from flasklab.people import Person
 from flasklab.recipes import DATABASES, RECIPES, TLS_MODES
 from flasklab.rubric_texts import LANGUAGES, texts
 from flasklab.settings import ConfigError
@@ -73,8 +78,11 @@ def test_the_rubric_follows_what_the_recipe_deploys(recipe, database, tls):
         assert by_key["answers_locally"].args["protocol"] == (
             "uwsgi" if settings.recipe.app_server == "uwsgi" else "http"
         )
+    assert "debug_off" in keys and "survives_reboot" not in keys  # the reboot only with --reboot
+    with_reboot = rubric.rubric(settings, reboot=True)
+    assert [c.key for c in with_reboot] == [*keys, "survives_reboot"]
     # Every checkpoint is checked by something: on the server, or by class grade's probes.
-    for checkpoint in checkpoints:
+    for checkpoint in with_reboot:
         checks = server_check.CHECKS if checkpoint.where == rubric.SERVER else grade.OUTSIDE_PROBES
         assert checkpoint.key in checks, checkpoint.key
 
@@ -237,6 +245,54 @@ def test_a_broken_check_fails_its_checkpoint_only_and_the_report_gives_the_hint(
     assert "0 of 3 points" in text
 
 
+def _debug_args(tmp_path: Path, marker: str) -> dict[str, str]:
+    return {"serving": marker, "env_file": str(tmp_path / "env")}
+
+
+def test_debug_off_reads_the_running_apps_environment_and_its_env_file(tmp_path):
+    marker = f"flasklab-test-app-{os.getpid()}"
+    args = _debug_args(tmp_path, marker)
+    passed, evidence = server_check.debug_off(args)
+    assert not passed and "no process runs" in evidence  # nothing runs: nothing to say it is off
+    program = [sys.executable, "-c", "import time; time.sleep(60)", marker]
+    for environment, off in ({}, True), ({"FLASK_DEBUG": "1"}, False), ({"FLASK_ENV": "development"}, False):
+        app = subprocess.Popen(program, env={"PATH": os.environ["PATH"], **environment})
+        try:
+            time.sleep(0.3)
+            passed, evidence = server_check.debug_off(args)
+        finally:
+            app.kill()
+            app.wait()
+        assert passed is off, (environment, evidence)
+        if not off:
+            assert f"environment of process {app.pid}" in evidence
+    app = subprocess.Popen(program, env={"PATH": os.environ["PATH"], "FLASK_DEBUG": "0"})
+    try:
+        time.sleep(0.3)
+        assert server_check.debug_off(args)[0]
+        (tmp_path / "env").write_text("SECRET_KEY=x\nexport FLASK_DEBUG='true'\n")
+        passed, evidence = server_check.debug_off(args)
+        assert not passed and f"export FLASK_DEBUG='true' in {tmp_path / 'env'}" in evidence
+    finally:
+        app.kill()
+        app.wait()
+
+
+def test_a_reboot_of_a_server_that_does_not_answer_is_not_waited_for_past_its_deadline(tmp_path):
+    from tests.test_class_check import closed_port
+
+    settings = load_stack("dev")
+    key = tmp_path / "key"
+    key.write_text("not a key")
+    server = Server("dev", settings, "127.0.0.1", settings.server_names, key_file=key, ssh_port=closed_port())
+    started = time.monotonic()
+    rebooted = grade_reboot.reboot_and_wait(server, 5, SshOptions(known_hosts=tmp_path / "known_hosts"))
+    assert time.monotonic() - started < 10
+    assert not rebooted.back and "not rebooted: SSH before the reboot" in rebooted.evidence
+    mark = grade.survives_reboot_mark(server, 5, 5, SshOptions(known_hosts=tmp_path / "known_hosts"))
+    assert (mark.key, mark.passed, mark.points) == ("survives_reboot", False, 2)
+
+
 # class grade's files.
 
 
@@ -248,17 +304,52 @@ def _grade(student: str, passes: list[bool]) -> grade.Grade:
     return grade.Grade(student, "192.0.2.1", marks)
 
 
-def test_the_moodle_export_has_an_identifier_column_and_a_grade_out_of_100(tmp_path: Path):
-    grades = [_grade("ana", [True, True, True]), _grade("ben", [True, False, True])]
+def _moodle_rows(tmp_path: Path, grades: list[grade.Grade], people: dict[str, Person]):
     path = tmp_path / "moodle.csv"
-    grade.write_moodle_csv(grades, path)
-    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
-    assert rows == [["student", "grade"], ["ana", "100.00"], ["ben", "66.67"]]
+    identifier = grade_export.write_moodle_csv(grades, path, people)
+    return identifier, list(csv.reader(path.open(newline="", encoding="utf-8")))
+
+
+def test_the_moodle_export_identifies_students_by_the_lms_email_beside_flasklabs_id(tmp_path: Path):
+    grades = [_grade("ana", [True, True, True]), _grade("jose-garcia", [True, False, True])]
+    people = {
+        "ana": Person("ana", "Ana Lind", "ana.lind@school.se", "alind", "1001"),
+        "jose-garcia": Person("jose-garcia", "José García", "jose.garcia@school.es", "jgarcia", "1002"),
+        "not-graded": Person("not-graded", "Otto", "otto@school.se"),
+    }
+    identifier, rows = _moodle_rows(tmp_path, grades, people)
+    assert rows == [
+        ["flasklab_student", "email", "grade"],
+        ["ana", "ana.lind@school.se", "100.00"],
+        ["jose-garcia", "jose.garcia@school.es", "66.67"],
+    ]
+    assert identifier is not None and identifier.moodle_field == "Email address"
+    assert "Map from email to Email address" in grade_export.moodle_mapping(identifier)
+
+
+def test_the_moodle_identifier_is_one_every_graded_student_has(tmp_path: Path):
+    grades = [_grade("ana", [True]), _grade("ben", [False])]
+    # Canvas-style people: a login for everyone, an email for one only.
+    people = {"ana": Person("ana", "Ana", "ana@school.se", "ana.l"), "ben": Person("ben", "Ben", "", "ben.k")}
+    identifier, rows = _moodle_rows(tmp_path, grades, people)
+    assert rows[0] == ["flasklab_student", "username", "grade"]
+    assert rows[1:] == [["ana", "ana.l", "100.00"], ["ben", "ben.k", "0.00"]]
+    assert identifier is not None and identifier.moodle_field == "Username"
+    people = {"ana": Person("ana", "Ana", lms_id="7"), "ben": Person("ben", "Ben", lms_id="8")}
+    identifier, rows = _moodle_rows(tmp_path, grades, people)
+    assert rows[0] == ["flasklab_student", "idnumber", "grade"] and identifier.moodle_field == "ID number"
+
+
+def test_without_people_the_moodle_export_says_what_its_only_column_can_map_to(tmp_path: Path):
+    identifier, rows = _moodle_rows(tmp_path, [_grade("ana", [True, False])], {})
+    assert identifier is None
+    assert rows == [["flasklab_student", "grade"], ["ana", "33.33"]]
+    assert "to Username only if" in grade_export.moodle_mapping(None)
 
 
 def test_the_grades_csv_has_a_row_per_checkpoint_and_the_total(tmp_path: Path):
     path = tmp_path / "grades.csv"
-    grade.write_grades_csv([_grade("ben", [True, False])], path)
+    grade_export.write_grades_csv([_grade("ben", [True, False])], path)
     rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
     assert [(r["checkpoint"], r["points"], r["scored"]) for r in rows] == [
         ("k0", "1", "1"),
@@ -302,9 +393,43 @@ def test_class_grade_of_a_server_that_does_not_answer_scores_0_and_writes_both_f
     printed = capsys.readouterr().out
     assert status == 0, printed
     (moodle,) = (tmp_path / "grades").glob("moodle-*.csv")
-    assert moodle.read_text().splitlines() == ["student,grade", "ana,0.00"]
+    assert moodle.read_text().splitlines() == ["flasklab_student,grade", "ana,0.00"]
+    (index,) = (tmp_path / "grades").glob("pages-*/index.html")
+    assert (index.parent / "ana.html").is_file() and moodle.name.removeprefix("moodle-") in (
+        f"{index.parent.name.removeprefix('pages-')}.csv"
+    )
     (grades,) = (tmp_path / "grades").glob("grades-*.csv")
     rows = list(csv.DictReader(grades.open(encoding="utf-8")))
     assert {row["student"] for row in rows} == {"ana"}
     assert "no SSH key" in next(row["evidence"] for row in rows if row["checkpoint"] == "packages")
     assert "answers_by_name" in printed
+    assert "survives_reboot" not in {row["checkpoint"] for row in rows}  # only with --reboot
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(check, "Server", lambda **fields: original(**fields, http_port=refused))
+        status = main([*arguments, "--timeout", "5", "--out", str(tmp_path / "grades"), "--reboot"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert len(list((tmp_path / "grades").glob("grades-*.csv"))) == 2  # the first run's is kept
+    assert len(list((tmp_path / "grades").glob("pages-*/ana.html"))) == 2
+    newest = max((tmp_path / "grades").glob("grades-*.csv"), key=lambda path: path.stat().st_mtime_ns)
+    rebooted = [
+        row for row in csv.DictReader(newest.open(encoding="utf-8")) if row["checkpoint"] == "survives_reboot"
+    ]
+    assert [(row["points"], row["scored"]) for row in rebooted] == [("2", "0")]
+    assert "not rebooted: no SSH key" in rebooted[0]["evidence"]
+
+
+def test_class_grade_takes_moodles_identifier_from_the_rosters_people_file(roster, tmp_path, capsys):
+    from flasklab import roster as roster_module
+    from flasklab.people import people_path, write_people
+
+    people_file = people_path(roster_module.roster_path("rosters/class-demo.csv"))
+    assert people_file.parent.is_relative_to(tmp_path)  # the stand-in project, not the repository's
+    assert grade.stack_people("class-demo") == {}  # no people file: no identifier
+    write_people(people_file, [Person("ana", "Ana Lind", "ana.lind@school.se", "alind")])
+    assert grade.stack_people("class-demo")["ana"].email == "ana.lind@school.se"
+    people_file.write_text("name,email\nAna,ana@school.se\n", encoding="utf-8")  # not what import writes
+    assert grade.stack_people("class-demo") == {}
+    err = capsys.readouterr().err
+    assert "class roster import" in err and "Traceback" not in err

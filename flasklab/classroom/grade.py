@@ -6,8 +6,10 @@ plan and ssh options) flasklab's own copy of flasklab/server_check.py is piped t
 `sudo python3 -` with the server's on-server checkpoints, so the grade is what this
 command measured, never what a server's (editable) flasklab-check says; from outside,
 the probes: the app by every name through the web server, static files, HTTPS, the
-database page. Each run writes its own timestamped CSV (never overwriting another) and a
-Moodle grade import CSV (the roster's student as identifier, the grade in percent).
+database page. Each run writes its own timestamped CSV (never overwriting another), a
+Moodle grade import CSV (flasklab/classroom/grade_export.py) and a page per student with an
+index (flasklab/classroom/grade_pages.py). With --reboot, each server is then rebooted and
+waited for (flasklab/classroom/grade_reboot.py) and scored on coming back by itself.
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ from rich.console import Console
 from rich.table import Table
 
 from flasklab import probes, readiness, rubric, server_check
+from flasklab.classroom import grade_reboot
 from flasklab.classroom.check import add_server_arguments, key_files, plan_servers, usage_problems
 from flasklab.classroom.check_server import Server, SshOptions, ssh_command, ssh_failure
+from flasklab.classroom.grade_export import moodle_mapping, write_grades_csv, write_moodle_csv
+from flasklab.classroom.grade_pages import write_pages
 from flasklab.classroom.live import live_servers
 from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, read_outputs
+from flasklab.people import Person, people_path, read_people
+from flasklab.roster import ROSTER_SETTING, roster_path
 from flasklab.settings import ConfigError, Settings
-from flasklab.stacks import load_stack_servers
+from flasklab.stacks import load_stack_servers, stack_config
 
 DEFAULT_TIMEOUT = 60.0
 SOURCE = Path(server_check.__file__)
@@ -58,6 +65,7 @@ class Grade:
     student: str
     address: str
     marks: tuple[Mark, ...]
+    language: str = "en"  # the class's, for the student's page
 
     @property
     def score(self) -> int:
@@ -159,6 +167,8 @@ OUTSIDE_PROBES: dict[str, Callable[[probes.Site, Settings, rubric.Checkpoint], l
     "static_files": lambda site, settings, c: probes.static_from_web_server(site, c.args["path"]),
     "https": lambda site, settings, c: probes.https_redirect(site) + probes.tls_versions(site),
     "database_page": lambda site, settings, c: probes.database_page(site, c.args["label"]),
+    # Once the server is back from `class grade --reboot`'s reboot (survives_reboot_mark).
+    "survives_reboot": lambda site, settings, c: answers_by_name(site, settings),
 }
 
 
@@ -169,28 +179,57 @@ def outside_marks(server: Server, deadline: float) -> list[Mark]:
     for checkpoint in rubric.rubric(settings):
         if checkpoint.where != rubric.OUTSIDE:
             continue
-        try:
-            problems = OUTSIDE_PROBES[checkpoint.key](site, settings, checkpoint)
-        except OSError as error:
-            problems = [f"no answer: {error}"]
-        evidence = " | ".join(" ".join(p.split())[:300] for p in problems) or f"{site.url(site.names[0])}: ok"
-        marks.append(_mark(settings, checkpoint, not problems, evidence))
+        passed, evidence = probed(site, settings, checkpoint)
+        marks.append(_mark(settings, checkpoint, passed, evidence))
     return marks
 
 
-def grade_server(server: Server, timeout: float, ssh: SshOptions) -> Grade:
+def probed(site: probes.Site, settings: Settings, checkpoint: rubric.Checkpoint) -> tuple[bool, str]:
+    """An outside checkpoint's probe: (passed, what it found, each problem cut short)."""
+    try:
+        problems = OUTSIDE_PROBES[checkpoint.key](site, settings, checkpoint)
+    except OSError as error:
+        problems = [f"no answer: {error}"]
+    found = " | ".join(" ".join(p.split())[:300] for p in problems) or f"{site.url(site.names[0])}: ok"
+    return not problems, found
+
+
+def survives_reboot_mark(server: Server, reboot_timeout: float, timeout: float, ssh: SshOptions) -> Mark:
+    """Reboot the server, wait for it (within reboot_timeout), then: does the app answer by
+    every name through the web server again, with nobody logged in?"""
+    settings = server.settings
+    (checkpoint,) = [c for c in rubric.rubric(settings, reboot=True) if c.key == "survives_reboot"]
+    rebooted = grade_reboot.reboot_and_wait(server, reboot_timeout, ssh)
+    if not rebooted.back:
+        return _mark(settings, checkpoint, False, rebooted.evidence)
+    passed, found = probed(_site(server, time.monotonic() + timeout), settings, checkpoint)
+    return _mark(settings, checkpoint, passed, f"{rebooted.evidence}\n{found}")
+
+
+def grade_server(
+    server: Server, timeout: float, ssh: SshOptions, reboot_timeout: float | None = None
+) -> Grade:
+    """The server's grade within `timeout`; with `reboot_timeout`, then its reboot and the
+    survives_reboot checkpoint. The other checkpoints are graded before the reboot, as the
+    student left the server: a unit not enabled costs service_enabled and survives_reboot,
+    not every checkpoint the app's absence after the reboot would fail."""
     deadline = time.monotonic() + timeout
     with ThreadPoolExecutor(max_workers=2) as both:
         on_server = both.submit(server_marks, server, deadline, ssh)
         outside = both.submit(outside_marks, server, deadline)
         marks = on_server.result() + outside.result()
-    return Grade(server.student, server.address, tuple(marks))
+    if reboot_timeout is not None:
+        marks.append(survives_reboot_mark(server, reboot_timeout, timeout, ssh))
+    return Grade(server.student, server.address, tuple(marks), server.settings.language)
 
 
-def grade_servers(servers: list[Server], jobs: int, timeout: float, ssh: SshOptions) -> list[Grade]:
-    """Every server's grade, at most `jobs` at a time, each within `timeout`."""
+def grade_servers(
+    servers: list[Server], jobs: int, timeout: float, ssh: SshOptions, reboot_timeout: float | None = None
+) -> list[Grade]:
+    """Every server's grade, at most `jobs` at a time (a reboot and its wait included),
+    each within `timeout` (plus `reboot_timeout` for its reboot)."""
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="class-grade") as pool:
-        grades = list(pool.map(lambda server: grade_server(server, timeout, ssh), servers))
+        grades = list(pool.map(lambda server: grade_server(server, timeout, ssh, reboot_timeout), servers))
     return sorted(grades, key=lambda grade: grade.student)
 
 
@@ -207,47 +246,25 @@ def new_file(folder: Path, stem: str, stamp: str) -> Path:
     raise OSError(f"{folder}: too many grade files for {stamp}")
 
 
-def write_grades_csv(grades: list[Grade], path: Path) -> None:
-    """One row per student and checkpoint: what it scored and what showed it."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(["student", "address", "checkpoint", "title", "points", "scored", "evidence", "hint"])
-        for grade in grades:
-            for mark in grade.marks:
-                scored = mark.points if mark.passed else 0
-                evidence = " ".join(mark.evidence.split())
-                writer.writerow(
-                    [
-                        grade.student,
-                        grade.address,
-                        mark.key,
-                        mark.title,
-                        mark.points,
-                        scored,
-                        evidence,
-                        mark.hint,
-                    ]
-                )
-            writer.writerow([grade.student, grade.address, "total", "", grade.total, grade.score, "", ""])
-
-
-MOODLE_COLUMNS = ("student", "grade")
-
-
-def write_moodle_csv(grades: list[Grade], path: Path) -> None:
-    """Moodle's grade import (Grades > Import > CSV file): an identifier column (map it to
-    the field the roster's student names are, username or ID number) and a grade, 0-100."""
-    with path.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(MOODLE_COLUMNS)
-        for grade in grades:
-            writer.writerow([grade.student, f"{grade.percent:.2f}"])
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_arguments(parser, "graded", DEFAULT_TIMEOUT)
     parser.add_argument("--student", action="append", default=[], help="grade only this student (repeat it)")
-    parser.add_argument("--out", type=Path, help="the folder for the CSVs (default sheets/STACK/grades)")
+    parser.add_argument(
+        "--out", type=Path, help="the folder for the CSVs and pages (default sheets/STACK/grades)"
+    )
+    parser.add_argument(
+        "--reboot",
+        action="store_true",
+        help="after grading, reboot each server (sudo systemctl reboot), wait for it and score "
+        "'survives a reboot' (the students' servers really reboot)",
+    )
+    parser.add_argument(
+        "--reboot-timeout",
+        type=float,
+        default=grade_reboot.DEFAULT_REBOOT_TIMEOUT,
+        help="seconds for one server to come back from --reboot "
+        f"(default {grade_reboot.DEFAULT_REBOOT_TIMEOUT:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -267,20 +284,52 @@ def run(args: argparse.Namespace) -> int:
     wanted = [s for s in settings if not args.student or (s.student or args.stack) in args.student]
     # As the class check: a running server graded where EC2 says it is now; a stopped one not.
     live = live_servers(args.stack, args.region)
+    reboot_timeout = args.reboot_timeout if args.reboot else None
     with key_files(accesses, args.ssh_key) as key_for:
         plan = plan_servers(args.stack, wanted, accesses, key_for, live)
-        grades = grade_servers(plan.servers, args.jobs, args.timeout, SshOptions(args.known_hosts))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        grades = grade_servers(
+            plan.servers, args.jobs, args.timeout, SshOptions(args.known_hosts), reboot_timeout
+        )
+    now = datetime.now(UTC)
     folder = args.out or SHEETS_DIR / args.stack / "grades"
-    grades_csv, moodle_csv = new_file(folder, "grades", stamp), new_file(folder, "moodle", stamp)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    grades_csv = new_file(folder, "grades", stamp)
+    moodle_csv = grades_csv.with_name("moodle-" + grades_csv.name.removeprefix("grades-"))
     write_grades_csv(grades, grades_csv)
-    write_moodle_csv(grades, moodle_csv)
+    identifier = write_moodle_csv(grades, moodle_csv, stack_people(args.stack))
+    graded_at = now.strftime("%Y-%m-%d %H:%M UTC")
+    index = write_pages(args.stack, grades, grades_csv, graded_at, settings[0].language)
     not_graded = {**plan.missing, **{s: f"{e.state}: start it first" for s, e in plan.not_running.items()}}
-    show(grades, not_graded, grades_csv, moodle_csv)
+    show(grades, not_graded, Written(grades_csv, moodle_csv, index, moodle_mapping(identifier)))
     return 0
 
 
-def show(grades: list[Grade], missing: dict[str, str], grades_csv: Path, moodle_csv: Path) -> None:
+def stack_people(stack: str) -> dict[str, Person]:
+    """The roster's people (the LMS's usernames and emails), when `class roster import` wrote them."""
+    value = stack_config(stack).get(ROSTER_SETTING)
+    path = people_path(roster_path(str(value))) if value else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return read_people(path)
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, csv.Error) as error:
+        print(
+            f"flasklab class grade: {path} cannot be read ({error!r}), so the Moodle file has no "
+            f"email or username column; `class roster import` writes it again from the LMS's export.",
+            file=sys.stderr,
+        )
+        return {}
+
+
+@dataclass(frozen=True)
+class Written:
+    grades_csv: Path
+    moodle_csv: Path
+    index: Path
+    moodle_mapping: str
+
+
+def show(grades: list[Grade], missing: dict[str, str], written: Written) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title="class grade")
     for column in ("student", "address", "score", "%", "failing checkpoints"):
@@ -294,4 +343,9 @@ def show(grades: list[Grade], missing: dict[str, str], grades_csv: Path, moodle_
     for student, why in sorted(missing.items()):
         why = why or "not in the outputs: run `pulumi up`"
         console.print(f"{student}: not graded ({why})", markup=False)
-    console.print(f"Grades: {grades_csv}\nMoodle import: {moodle_csv}", markup=False, highlight=False)
+    console.print(
+        f"Grades: {written.grades_csv}\nPages: {written.index}\nMoodle import: {written.moodle_csv}"
+        f" ({written.moodle_mapping})",
+        markup=False,
+        highlight=False,
+    )
