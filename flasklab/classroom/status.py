@@ -55,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
 def status_table(servers: list[Server], now: datetime, failures: ScheduleFailures | None = None) -> Table:
     table = Table(
-        "student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop"
+        "student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop/start"
     )
     for server in servers:
-        failed_stop = failures.last_of(server) if failures else ""
+        failed = failures.last_of(server) if failures else ""
         table.add_row(
             server.student or "-", server.stack, server.state, uptime(server, now),
-            server.public_ip or "-", server.instance_id, failed_stop or "-",
+            server.public_ip or "-", server.instance_id, failed or "-",
         )  # fmt: skip
     return table
 
