@@ -26,7 +26,7 @@ from pathlib import Path
 import jinja2
 
 from flasklab import plan
-from flasklab.classroom import check, outputs
+from flasklab.classroom import check, hosts, outputs
 from flasklab.classroom.account import AccountError, Server, add_class_arguments, check_region
 from flasklab.classroom.live import LiveServers, live_servers
 from flasklab.classroom.outputs import (
@@ -37,7 +37,7 @@ from flasklab.classroom.outputs import (
     read_outputs,
 )
 
-HOSTS_FILE = "hosts"
+HOSTS_FILE = hosts.HOSTS_FILE
 CSV_FILE = "students.csv"
 HTML_FILE = "index.html"
 KEYS_DIR = "keys"
@@ -159,12 +159,7 @@ def at_address(access: StudentAccess, address: str) -> StudentAccess:
 
 
 def hosts_text(stack: str, cards: list[Card]) -> str:
-    lines = [
-        f"# Written by flasklab (python -m flasklab class sheet --stack {stack}): the servers of",
-        f"# stack {stack}, one line per student. Paste these lines once at the end of the hosts file:",
-        "#   Linux, macOS: /etc/hosts (sudo nano /etc/hosts)",
-        r"#   Windows: C:\Windows\System32\drivers\etc\hosts (Notepad run as administrator)",
-    ]
+    lines = hosts.header(stack, f"python -m flasklab class sheet --stack {stack}")
     for card in cards:
         line = card.access.hosts_line
         if card.stopped:
