@@ -113,3 +113,13 @@ def test_a_start_that_outlasts_the_wait_says_what_to_do(ec2, class_demo, sheets,
     assert main(["class", "start", "--stack", "class-demo", "--region", REGION]) == 2
     err = capsys.readouterr().err
     assert "gave up waiting" in err and "class status" in err and "Traceback" not in err
+
+
+def test_starting_only_servers_with_elastic_ips_changes_no_address(ec2, class_demo, sheets, capsys):
+    """ben and carla have no Elastic IP but were not stopped: their addresses stay too."""
+    address = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=address["AllocationId"], InstanceId=class_demo["ana"])
+    assert main(["class", "stop", "--stack", "class-demo", "--student", "ana"]) == 0
+    assert main(["class", "start", "--stack", "class-demo", "--student", "ana"]) == 0
+    assert "their addresses did not change" in capsys.readouterr().out
+    assert not (sheets / "class-demo" / "hosts").exists()
