@@ -15,7 +15,7 @@ from components.dns_names import DnsNames, DnsNamesArgs, ServerNames, ZoneFacts,
 from components.instance_type import instance_type_facts
 from components.snapshot_hook import snapshot_before_delete
 from components.start_link import START_LINK_OUTPUT, START_LINKS_OUTPUT, StartLink, StartLinkArgs
-from components.stop_schedule import StopSchedule, StopScheduleArgs
+from components.stop_schedule import PowerSchedules, PowerSchedulesArgs
 from components.student_deployment import StudentDeployment, deploy_student
 from flasklab import compose, plan, quotas
 from flasklab.build import rebuild_problems, requested_rebuilds
@@ -26,6 +26,8 @@ from flasklab.render import screen_user_data
 from flasklab.roster import is_class, load_servers
 from flasklab.settings import ConfigError
 from flasklab.stop_schedule import OUTPUT as STOP_SCHEDULE_OUTPUT
+from flasklab.stop_schedule import START_OUTPUT as START_SCHEDULE_OUTPUT
+from flasklab.stop_schedule import undone_starts
 
 # A class declares about ten resources per student, and Pulumi's runtime keeps hundreds of
 # Outputs and futures alive for each. At Python's default thresholds, a class of 200 spent
@@ -156,22 +158,36 @@ def export_class(deployments: list[StudentDeployment]) -> None:
         pulumi.export(outputs.READINESS, summaries)
 
 
-def schedule_stops(deployments: list[StudentDeployment]) -> None:
-    """A schedule per server, in one group for the stack (stopSchedule is the class's, not a
-    student's): one server that cannot be stopped does not keep the others running."""
-    schedule = deployments[0].settings.stop_schedule
-    if schedule is None:
+def schedule_power(deployments: list[StudentDeployment]) -> None:
+    """Schedules per server, in one group for the stack (stopSchedule and startSchedule are
+    the class's, not a student's): one server that cannot be stopped or started does not
+    keep the others as they were."""
+    settings = deployments[0].settings
+    schedules = {
+        schedule.verb: schedule for schedule in (settings.stop_schedule, settings.start_schedule) if schedule
+    }
+    if not schedules:
         return
-    stack_settings = dataclasses.replace(deployments[0].settings, student="")
-    StopSchedule(
+    if (
+        settings.stop_schedule
+        and settings.start_schedule
+        and (warning := undone_starts(settings.start_schedule, settings.stop_schedule))
+    ):
+        pulumi.log.warn(warning)
+    stack_settings = dataclasses.replace(settings, student="")
+    # Named `-stop` since the stop schedule came first: its resources keep their URNs.
+    PowerSchedules(
         f"{plan.resource_name(stack_settings)}-stop",
-        StopScheduleArgs(
-            schedule=schedule,
+        PowerSchedulesArgs(
+            schedules=schedules,
             instance_ids={d.settings.student: d.server.instance_id for d in deployments},
             tags=plan.tags(stack_settings),
         ),
     )
-    pulumi.export(STOP_SCHEDULE_OUTPUT, schedule.description)
+    if settings.stop_schedule:
+        pulumi.export(STOP_SCHEDULE_OUTPUT, settings.stop_schedule.description)
+    if settings.start_schedule:
+        pulumi.export(START_SCHEDULE_OUTPUT, settings.start_schedule.description)
 
 
 def start_links(deployments: list[StudentDeployment]) -> None:
@@ -223,6 +239,6 @@ if is_class(config):
     export_class(deployments)
 else:
     export_one_student(deployments[0])
-schedule_stops(deployments)
+schedule_power(deployments)
 start_links(deployments)
 dns_names(deployments, zone)

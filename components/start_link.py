@@ -19,13 +19,14 @@ import pulumi_random as random
 
 from components.stack_function import StackFunctionArgs, stack_function
 from flasklab import start_link
+from flasklab.classroom import outputs
 from flasklab.iam import on_stack_instances
 from flasklab.plan import TAG_STACK
 
 TOKEN_LENGTH = 32  # letters and digits: about 190 bits
 # The secret outputs: a class stack's links by student, a one-student stack's link.
-START_LINKS_OUTPUT = "startLinks"
-START_LINK_OUTPUT = "startLink"
+START_LINKS_OUTPUT = outputs.START_LINKS
+START_LINK_OUTPUT = outputs.START_LINK
 
 
 @dataclass

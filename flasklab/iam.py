@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flasklab.plan import MANAGED_BY, TAG_COURSE, TAG_MANAGED_BY, TAG_STACK
@@ -24,12 +24,15 @@ def service_trust_policy(service: str, account: str) -> dict[str, Any]:
     }
 
 
-def on_stack_instances(action: str, partition: str, account: str, tags: Mapping[str, str]) -> dict[str, Any]:
-    """A statement allowing `action` on this account's instances that carry the stack's tags,
-    exactly (StringEquals reads no wildcards): a student's rebuilt server carries them too."""
+def on_stack_instances(
+    actions: str | Sequence[str], partition: str, account: str, tags: Mapping[str, str]
+) -> dict[str, Any]:
+    """A statement allowing the actions (one, or several) on this account's instances that
+    carry the stack's tags, exactly (StringEquals reads no wildcards): a student's rebuilt
+    server carries them too. One action stays a string, as the stop schedule's always was."""
     return {
         "Effect": "Allow",
-        "Action": action,
+        "Action": actions if isinstance(actions, str) else sorted(actions),
         "Resource": f"arn:{partition}:ec2:*:{account}:instance/*",
         "Condition": {
             "StringEquals": {

@@ -87,6 +87,7 @@ EFFECTS: dict[str, Effect] = {
     "stage": Effect.REBUILD,
     "language": Effect.REBUILD,
     "stopSchedule": Effect.SCHEDULE,
+    "startSchedule": Effect.SCHEDULE,
     "stopScheduleTimezone": Effect.SCHEDULE,
     "stopScheduleRoleArn": Effect.SCHEDULE,
     "startLink": Effect.START_LINK,

@@ -30,7 +30,7 @@ from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES, DatabaseEngi
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
 from flasklab.rubric_texts import LANGUAGES
 from flasklab.settings_coercion import Values, coerce_all
-from flasklab.stop_schedule import StopScheduleSettings, stop_schedule_of, stop_schedule_problems
+from flasklab.stop_schedule import START, STOP, PowerSchedule, schedule_problems, schedules_of
 
 # Names of the modules split from this one, importable from here as before.
 PROJECT_DIR = settings_coercion.PROJECT_DIR
@@ -200,7 +200,9 @@ class Settings:
     # A class stack's student (a roster row); '' for a stack of one student.
     student: str = ""
     # When EventBridge Scheduler stops the stack's servers (stopSchedule); None: never.
-    stop_schedule: StopScheduleSettings | None = None
+    stop_schedule: PowerSchedule | None = None
+    # When it starts them (startSchedule); None: never.
+    start_schedule: PowerSchedule | None = None
     # Each server gets an Elastic IP that stays through stops and starts (staticAddress).
     static_address: bool = False
     # A start link per student (startLink): a Lambda function starts their server.
@@ -245,7 +247,7 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
         *_app_settings_problems(values),
         *_database_and_secret_problems(values, secret_keys),
         *_tls_problems(values),
-        *stop_schedule_problems(values),
+        *schedule_problems(values),
         *dns_zone.problems(_text(values, "dnsZone"), _server_names(values)),
         *_exercise_problems(values),
     ]
@@ -604,7 +606,8 @@ def _build(values: _Values, stack: str) -> Settings:
         ready_timeout_minutes=values["readyTimeoutMinutes"],
         # A private key file ends with a line break, which Pulumi's config keeps or not.
         ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
-        stop_schedule=stop_schedule_of(values),
+        stop_schedule=schedules_of(values).get(STOP),
+        start_schedule=schedules_of(values).get(START),
         static_address=values["staticAddress"],
         start_link=values["startLink"],
         dns_zone=dns_zone.parse(_text(values, "dnsZone")),

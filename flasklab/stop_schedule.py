@@ -1,6 +1,9 @@
-"""The stack's stop schedule (stopSchedule, stopScheduleTimezone, stopScheduleRoleArn): a
-standard 5-field cron expression in a time zone -> the EventBridge Scheduler expression
-that stops the stack's servers, and the words that say when. Nothing here imports Pulumi.
+"""The stack's power schedules: stopSchedule and startSchedule (each a standard 5-field cron
+expression), read in stopScheduleTimezone and run as stopScheduleRoleArn -> the EventBridge
+Scheduler expressions that stop and start the stack's servers, and the words that say when.
+Nothing here imports Pulumi. (The module keeps its first name, stop_schedule: the start
+schedule is the same thing in the other direction, and its names and settings build on the
+stop schedule's.)
 
 EventBridge's cron has six fields, `cron(minutes hours day-of-month month day-of-week
 year)`, numbers its days of the week 1-7 from Sunday (cron: 0-7, 0 and 7 Sunday), and
@@ -18,17 +21,30 @@ import unicodedata
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from cronsim import CronSim, CronSimError
 
 CRON_SETTING = "stopSchedule"
+START_CRON_SETTING = "startSchedule"
 TIMEZONE_SETTING = "stopScheduleTimezone"
 ROLE_SETTING = "stopScheduleRoleArn"
 OUTPUT = "stopSchedule"  # the stack output that says when its servers stop
-EXAMPLES = '"0 22 * * *" (every day at 22:00) or "0 22 * * 1-5" (Monday to Friday at 22:00)'
+START_OUTPUT = "startSchedule"  # ... and when they start
+STOP, START = "stop", "start"  # the two directions: EC2's StopInstances and StartInstances
+# By direction: its cron setting, and examples of it.
+CRON_SETTINGS = {STOP: CRON_SETTING, START: START_CRON_SETTING}
+EXAMPLES = {
+    STOP: '"0 22 * * *" (every day at 22:00) or "0 22 * * 1-5" (Monday to Friday at 22:00)',
+    START: '"30 7 * * *" (every day at 7:30) or "30 7 * * 1-5" (Monday to Friday at 7:30)',
+}
+# A start the stop schedule undoes this soon (or sooner) is warned of: first boot alone takes
+# minutes, and a class needs its server longer than that.
+SHORTEST_USEFUL_START_MINUTES = 30
+# The starts looked at for that warning: a year of a daily schedule, cheap to walk.
+STARTS_CHECKED = 400
 CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 # EventBridge's names of the days of the week, in cron's order (0 = Sunday).
 WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
@@ -72,18 +88,22 @@ def schedule_group_name(stack: str) -> str:
     return _bounded_name(f"flasklab-{stack}", _SCHEDULER_NAME)
 
 
-def schedule_name(student: str) -> str:
-    """A server's schedule in its stack's group (a one-student stack's is `stop`)."""
-    return _bounded_name(f"stop-{student}" if student else "stop", _SCHEDULER_NAME)
+def schedule_name(student: str, verb: str = STOP) -> str:
+    """A server's schedule in its stack's group: `stop-<student>` and `start-<student>` (a
+    one-student stack's are `stop` and `start`)."""
+    return _bounded_name(f"{verb}-{student}" if student else verb, _SCHEDULER_NAME)
 
 
 def role_name(stack: str) -> str:
-    """The role flasklab makes for the stack's schedules (without stopScheduleRoleArn)."""
+    """The role flasklab makes for the stack's schedules, both directions (without
+    stopScheduleRoleArn). Named `-stop` since the stop schedule came first: a new name would
+    replace the role of every stack that has one."""
     return _bounded_name(f"flasklab-{stack}-stop", _ROLE_NAME)
 
 
 def dead_letter_queue_name(stack: str) -> str:
-    """The SQS queue that receives each scheduled stop that failed, for `class status`."""
+    """The SQS queue that receives each scheduled stop or start that failed, for `class
+    status` (named before starts were scheduled: SQS cannot rename a queue)."""
     return _bounded_name(f"flasklab-{stack}-failed-stops", _QUEUE_NAME)
 
 
@@ -103,10 +123,13 @@ def tag_values(tags: Mapping[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class StopScheduleSettings:
+class PowerSchedule:
+    """One direction of the stack's schedules: when its servers are stopped, or started."""
+
     cron: str  # as the teacher wrote it: standard 5-field cron
     timezone: str  # an IANA time zone, e.g. Europe/Madrid
     role_arn: str  # the role EventBridge Scheduler acts as; '' = flasklab makes one
+    verb: str = STOP  # STOP or START
 
     @property
     def expression(self) -> str:
@@ -115,22 +138,24 @@ class StopScheduleSettings:
 
     @property
     def when(self) -> str:
-        """When the servers are stopped, in words, e.g. `at 22:00 every day, Europe/Madrid time`."""
+        """When, in words, e.g. `at 22:00 every day, Europe/Madrid time`."""
         words = _parsed(self.cron).explain()
         return f"{words[:1].lower()}{words[1:]}, {self.timezone} time"
 
     @property
     def description(self) -> str:
-        """The stack's stopSchedule output."""
-        return f"stops {self.when}"
+        """The stack's stopSchedule or startSchedule output: `stops at ...`, `starts at ...`."""
+        return f"{self.verb}s {self.when}"
 
 
-def stop_schedule_problems(values: Mapping[str, Any]) -> Iterator[str]:
-    """What is wrong with the three settings (the values as settings.py coerced them)."""
-    cron, timezone, role_arn = (_text(values, key) for key in (CRON_SETTING, TIMEZONE_SETTING, ROLE_SETTING))
-    if cron:
-        yield from _cron_problems(cron)
-    yield from _timezone_problems(timezone)
+def schedule_problems(values: Mapping[str, Any]) -> Iterator[str]:
+    """What is wrong with the schedules' settings (the values as settings.py coerced them)."""
+    crons = {verb: _text(values, setting) for verb, setting in CRON_SETTINGS.items()}
+    for verb, cron in crons.items():
+        if cron:
+            yield from _cron_problems(cron, verb)
+    yield from _timezone_problems(_text(values, TIMEZONE_SETTING))
+    role_arn = _text(values, ROLE_SETTING)
     if role_arn and not _ROLE_ARN.fullmatch(role_arn):
         yield (
             f"{ROLE_SETTING}: {role_arn!r} is not an IAM role's ARN, arn:aws:iam::<12-digit account>:"
@@ -138,31 +163,57 @@ def stop_schedule_problems(values: Mapping[str, Any]) -> Iterator[str]:
             f"arn:aws:iam::<account>:role/LabRole` (`aws sts get-caller-identity` shows the account). "
             f"Empty = flasklab makes the role."
         )
-    elif role_arn and not cron:
+    elif role_arn and not any(crons.values()):
         yield (
-            f"{ROLE_SETTING} is set but {CRON_SETTING} is empty, so nothing would use the role: set "
-            f"{CRON_SETTING}, e.g. `pulumi config set {CRON_SETTING} '0 22 * * *'`, or "
+            f"{ROLE_SETTING} is set but {CRON_SETTING} and {START_CRON_SETTING} are empty, so nothing "
+            f"would use the role: set one, e.g. `pulumi config set {CRON_SETTING} '0 22 * * *'`, or "
             f"`pulumi config rm {ROLE_SETTING}`."
         )
 
 
-def stop_schedule_of(values: Mapping[str, Any]) -> StopScheduleSettings | None:
-    """The schedule of settings that passed stop_schedule_problems; None when there is none."""
-    cron = _text(values, CRON_SETTING)
-    if not cron:
-        return None
-    return StopScheduleSettings(
-        cron=" ".join(cron.split()),
-        timezone=_text(values, TIMEZONE_SETTING),
-        role_arn=_text(values, ROLE_SETTING),
-    )
+def schedules_of(values: Mapping[str, Any]) -> dict[str, PowerSchedule]:
+    """The schedules of settings that passed schedule_problems, by direction (none set: empty)."""
+    return {
+        verb: PowerSchedule(
+            cron=" ".join(cron.split()),
+            timezone=_text(values, TIMEZONE_SETTING),
+            role_arn=_text(values, ROLE_SETTING),
+            verb=verb,
+        )
+        for verb, setting in CRON_SETTINGS.items()
+        if (cron := _text(values, setting))
+    }
+
+
+def undone_starts(start: PowerSchedule, stop: PowerSchedule) -> str:
+    """A warning when the stop schedule stops the servers within SHORTEST_USEFUL_START_MINUTES
+    of a scheduled start (at the same minute included), saying when; '' when it never does.
+    Both are read in the same time zone, so local times compare as they are (a change of
+    clocks moves both alike). Looks at the starts of STARTS_CHECKED days from a fixed date:
+    every weekday, month day and month comes round in them."""
+    origin = datetime(2027, 1, 1)
+    starts = CronSim(start.cron, origin - timedelta(minutes=1))
+    for _, started in zip(range(STARTS_CHECKED), starts, strict=False):
+        if started - origin > timedelta(days=STARTS_CHECKED):
+            break
+        stopped = next(CronSim(stop.cron, started - timedelta(minutes=1)))
+        if stopped - started <= timedelta(minutes=SHORTEST_USEFUL_START_MINUTES):
+            return (
+                f"{START_CRON_SETTING} {start.cron!r} starts the servers at {started:%H:%M} (e.g. on "
+                f"{started:%A %d %B %Y}) and {CRON_SETTING} {stop.cron!r} stops them again at "
+                f"{stopped:%H:%M}, "
+                f"{int((stopped - started).total_seconds() // 60)} min later: nobody could use them. "
+                f"Start them before class and stop them after it, e.g. `pulumi config set "
+                f"{START_CRON_SETTING} '30 7 * * 1-5'` with `{CRON_SETTING} '0 22 * * 1-5'`."
+            )
+    return ""
 
 
 def eventbridge_expression(cron: str) -> str:
     """`cron(minutes hours day-of-month month day-of-week year)` selecting what `cron` does."""
     schedule = _parsed(cron)
     day_fields = _day_fields(schedule)
-    assert day_fields is not None, "checked by stop_schedule_problems"
+    assert day_fields is not None, "checked by schedule_problems"
     days, weekdays = day_fields
     fields = (
         _field(set(schedule.minutes), _ALL_MINUTES),
@@ -175,25 +226,26 @@ def eventbridge_expression(cron: str) -> str:
     return f"cron({' '.join(fields)})"
 
 
-def _cron_problems(cron: str) -> Iterator[str]:
-    fix = f"Write minute, hour, day of month, month and day of week, e.g. {EXAMPLES}."
+def _cron_problems(cron: str, verb: str) -> Iterator[str]:
+    setting, examples = CRON_SETTINGS[verb], EXAMPLES[verb]
+    fix = f"Write minute, hour, day of month, month and day of week, e.g. {examples}."
     if len(cron.split()) != len(CRON_FIELDS):
-        yield f"{CRON_SETTING}: {cron!r} has {len(cron.split())} fields, not 5. {fix}"
+        yield f"{setting}: {cron!r} has {len(cron.split())} fields, not 5. {fix}"
         return
     try:
         schedule = _parsed(cron)
     except CronSimError as error:
-        yield f"{CRON_SETTING}: {cron!r} is not a cron expression ({error}). {fix}"
+        yield f"{setting}: {cron!r} is not a cron expression ({error}). {fix}"
         return
     if not all(isinstance(value, int) and value >= 0 for value in (*schedule.days, *schedule.weekdays)):
         yield (
-            f"{CRON_SETTING}: {cron!r} uses L, W or # (last, nearest weekday, nth weekday), which "
-            f"flasklab does not translate for EventBridge. Name the days instead, e.g. {EXAMPLES}."
+            f"{setting}: {cron!r} uses L, W or # (last, nearest weekday, nth weekday), which "
+            f"flasklab does not translate for EventBridge. Name the days instead, e.g. {examples}."
         )
     elif _day_fields(schedule) is None:
         yield (
-            f"{CRON_SETTING}: {cron!r} chooses both days of the month and days of the week, which "
-            f"EventBridge cannot combine; put * in one of them, e.g. {EXAMPLES}."
+            f"{setting}: {cron!r} chooses both days of the month and days of the week, which "
+            f"EventBridge cannot combine; put * in one of them, e.g. {examples}."
         )
 
 

@@ -149,7 +149,8 @@ def carried_problems(raw: dict[str, Any], settings: Settings, files: list[Render
     for site in names:
         if site != list(settings.server_names):
             found.append(f"a site answers to {site}, not to the server's names {settings.server_names}")
-    if isinstance(raw.get("appEnv"), dict):
+    # At stage bare the student makes the app's environment: there is no env file to check.
+    if isinstance(raw.get("appEnv"), dict) and settings.stage.installs_app:
         env = _env_file_values(files)
         for name, value in raw["appEnv"].items():
             if env.get(name) != str(value):

@@ -30,6 +30,11 @@ from tests.conftest import (
 INSTANCE = "aws:ec2/instance:Instance"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 KEY_PAIR = "aws:ec2/keyPair:KeyPair"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+SCHEDULE_GROUP = "aws:scheduler/scheduleGroup:ScheduleGroup"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+QUEUE = "aws:sqs/queue:Queue"
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
 # Paths (dotted, as wire inputs name them) whose change replaces the resource.
@@ -83,6 +88,15 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     "aws:route53/record:Record": ("name", "zoneId"),
     REMOTE_COMMAND: ("triggers",),
     LOCAL_COMMAND: ("triggers",),
+    # The schedules' resources: internal/service/scheduler/schedule.go (its description,
+    # expression and target are updated in place), schedule_group.go, iam/role.go (the
+    # description and policies in place), iam/role_policy.go (the policy in place),
+    # sqs/queue.go.
+    SCHEDULE: ("groupName", "name", "namePrefix"),
+    SCHEDULE_GROUP: ("name", "namePrefix"),
+    ROLE: ("name", "namePrefix", "path"),
+    ROLE_POLICY: ("name", "namePrefix", "role"),
+    QUEUE: ("fifoQueue", "name", "namePrefix"),
 }
 # Every input of these replaces them.
 ALL_FORCE_NEW = (RANDOM_PASSWORD, TLS_PRIVATE_KEY)

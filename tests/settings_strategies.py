@@ -164,6 +164,7 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "language": _mostly(*LANGUAGES),
     "autoStopIdleMinutes": _ints,
     "stopSchedule": _mostly("", "0 22 * * *", "30 21 * 1-6,9-12 MON-FRI", "0 22 1 * 1", "61 * * * *"),
+    "startSchedule": _mostly("", "30 7 * * 1-5", "0 8 * 1-6,9-12 MON-FRI", "0 22 * * *", "0 8 15 * 1"),
     "stopScheduleTimezone": _mostly("Europe/Madrid", "Europe/Stockholm", "UTC", "Mars/Olympus"),
     "stopScheduleRoleArn": _mostly("", "arn:aws:iam::123456789012:role/LabRole"),
     "appEnv": st.one_of(

@@ -320,3 +320,101 @@ def test_the_last_class_check_in_the_sheets_folder_gives_each_card_its_status(sa
     assert "fails:" in status["ben"] and "answers 502" in status["ben"], status
     assert "fails:" in status["carla"], status
     assert all(text.startswith("class check of ") for text in status.values()), status
+
+
+# The start links (startLink): secret outputs, on each student's own card only.
+
+
+class Links(HTMLParser):
+    """Each card's start link (its href) and note, as the browser built the page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.student: str | None = None
+        self.links: dict[str, str] = {}
+        self.in_note = False
+        self.notes: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "article":
+            self.student = attributes.get("data-student")
+        if tag == "a" and attributes.get("class") == "start-link" and self.student:
+            self.links[self.student] = attributes.get("href") or ""
+        self.in_note = tag == "dd" and attributes.get("class") == "start-link-note"
+
+    def handle_data(self, data):
+        if self.in_note and self.student:
+            self.notes[self.student] = self.notes.get(self.student, "") + data
+
+
+def page_links(page: Path) -> Links:
+    links = Links()
+    links.feed(in_chromium(page, "--dump-dom").stdout)
+    return links
+
+
+def test_each_card_shows_its_own_students_start_link(saved_outputs, tmp_path):
+    chromium()
+    saved = saved_outputs("class-demo", startLink="true")
+    links = json.loads(saved.read_text())[outputs.START_LINKS]
+    assert sorted(links) == list(CLASS_DEMO) and len(set(links.values())) == 3
+    write_sheet(saved, tmp_path / "sheet")
+    found = page_links(tmp_path / "sheet" / "index.html")
+    assert found.links == links  # each card its own student's link, and no other's
+    page = (tmp_path / "sheet" / "index.html").read_text()
+    assert "hand each card to its student only" in page
+    # Only on the cards: not in the hosts file or the spreadsheet, which are the class's.
+    for name in ("students.csv", "hosts"):
+        assert not any(link in (tmp_path / "sheet" / name).read_text() for link in links.values())
+
+
+def test_a_stack_of_one_student_shows_its_start_link(saved_outputs, tmp_path):
+    chromium()
+    saved = saved_outputs("dev", startLink="true")
+    write_sheet(saved, tmp_path / "sheet", stack="dev")
+    found = page_links(tmp_path / "sheet" / "index.html")
+    assert found.links == {"dev": json.loads(saved.read_text())[outputs.START_LINK]}
+
+
+def test_start_links_saved_without_show_secrets_say_how_to_get_them(saved_outputs, tmp_path):
+    """As `pulumi stack output --json` (no --show-secrets) writes them, for a stack that logs in
+    with the teacher's key (so no private keys are hidden: the sheet can still be written)."""
+    chromium()
+    saved = saved_outputs("class-demo", startLink="true")
+    document = json.loads(saved.read_text())
+    del document[outputs.SSH_PRIVATE_KEYS]
+    document[outputs.START_LINKS] = outputs.HIDDEN_SECRET
+    saved.write_text(json.dumps(document))
+    write_sheet(saved, tmp_path / "sheet")
+    found = page_links(tmp_path / "sheet" / "index.html")
+    assert found.links == {}
+    assert sorted(found.notes) == list(CLASS_DEMO)
+    assert all(
+        note.startswith("hidden: these outputs were saved without --show-secrets")
+        for note in found.notes.values()
+    )
+    page = " ".join((tmp_path / "sheet" / "index.html").read_text().split())
+    assert "pulumi stack output --json --show-secrets --stack class-demo" in page
+
+
+def test_a_stack_with_start_links_on_but_none_in_its_outputs_says_to_run_pulumi_up(saved_outputs, tmp_path):
+    students = outputs.read_outputs("class-demo", saved_outputs("class-demo"))
+    sheet.write_sheet("class-demo", students, tmp_path / "on", start_link_on=True)
+    sheet.write_sheet("class-demo", students, tmp_path / "off", start_link_on=False)
+    on = (tmp_path / "on" / "index.html").read_text()
+    assert on.count("not in the outputs yet: run `pulumi up` (startLink is on)") == 3
+    assert "Start link" not in (tmp_path / "off" / "index.html").read_text()
+
+
+def test_the_stack_files_start_link_setting_reaches_the_sheet(saved_outputs, tmp_path, monkeypatch):
+    seen = []
+    real_write = sheet.write_sheet
+
+    def record(stack, students, folder, live=None, start_link_on=None, zone=""):
+        seen.append(start_link_on)
+        return real_write(stack, students, folder, live, start_link_on, zone)
+
+    monkeypatch.setattr(sheet, "write_sheet", record)
+    write_sheet(saved_outputs("class-demo"), tmp_path / "sheet")
+    assert seen == [False]  # stacks/Pulumi.class-demo.yaml leaves startLink off

@@ -205,6 +205,35 @@ def test_status_says_why_a_server_stopped_its_drift_and_its_last_failed_schedule
     assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 2
 
 
+def test_status_says_a_failed_scheduled_start_was_a_start(ec2, class_demo, capsys, monkeypatch):
+    """startSchedule's failures reach the same queue: the schedule's name says which it was,
+    and whose (ben's names the instance ben had before a rebuild)."""
+    monkeypatch.setenv("COLUMNS", "250")  # one line per row
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName=dead_letter_queue_name("class-demo"))["QueueUrl"]
+    instances = {**class_demo, "ben": "i-0aaaaaaaaaaaaaaaa"}
+    for student, verb in (("ben", "start"), ("carla", "stop")):
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"InstanceIds": [instances[student]]}),
+            MessageAttributes={
+                "ERROR_CODE": {"DataType": "String", "StringValue": "InsufficientInstanceCapacity"},
+                "SCHEDULE_ARN": {
+                    "DataType": "String",
+                    "StringValue": f"arn:aws:scheduler:{REGION}:123456789012:schedule/flasklab-class-demo/"
+                    f"{verb}-{student}",
+                },
+            },
+        )
+    assert main(["class", "status", "--stack", "class-demo"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "last failed scheduled stop/start" in out
+    assert "start of 20" in rows["ben"] and "InsufficientInstanceCapacity" in rows["ben"]
+    assert "stop of 20" in rows["carla"]
+    assert rows["ana"].rstrip("│ ").endswith("-")
+
+
 def test_ec2s_stop_reasons_in_a_teachers_words():
     instance = {
         "InstanceId": "i-1",
@@ -295,5 +324,8 @@ def test_status_says_when_the_failed_stops_cannot_be_read(ec2, class_demo, monke
     monkeypatch.setattr(schedule_failures, "client_like", refusing_sqs)
     assert main(["class", "status", "--stack", "class-demo"]) == 0
     out = capsys.readouterr().out
-    assert "the stop schedule's failed stops could not be read: your AWS user may not do GetQueueUrl" in out
+    assert (
+        "the schedules' failed stops and starts could not be read: your AWS user may not do GetQueueUrl"
+        in out
+    )
     assert "Traceback" not in out

@@ -84,6 +84,7 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     # follow the stack at once).
     "language": ({"stage": "app"}, {"language": "es"}),
     "stopSchedule": ({}, SCHEDULE),
+    "startSchedule": (SCHEDULE, {"startSchedule": "30 7 * * 1-5"}),
     "stopScheduleTimezone": (SCHEDULE, {"stopScheduleTimezone": "Europe/Stockholm"}),
     "stopScheduleRoleArn": (SCHEDULE, {"stopScheduleRoleArn": "arn:aws:iam::123456789012:role/LabRole"}),
 }

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from flasklab import plan
 from flasklab.settings import ConfigError, load_settings
-from flasklab.stop_schedule import StopScheduleSettings, eventbridge_expression, stop_schedule_problems
+from flasklab.stop_schedule import PowerSchedule, eventbridge_expression, schedule_problems
 from tests.conftest import FAKE_AMI, MOCK_ACCOUNT_ID
 from tests.test_program import INSTANCE
 
@@ -98,7 +98,7 @@ def _days_run(cron: str, count: int = 40) -> list[datetime]:
 
 @given(CRONS)
 def test_eventbridges_cron_selects_the_same_times_as_the_teachers(cron):
-    assume(not list(stop_schedule_problems({"stopSchedule": cron, "stopScheduleTimezone": "UTC"})))
+    assume(not list(schedule_problems({"stopSchedule": cron, "stopScheduleTimezone": "UTC"})))
     expression = eventbridge_expression(cron)
     assert len(expression) <= 256  # EventBridge's limit
     fields = re.fullmatch(r"cron\((.*)\)", expression)[1].split()
@@ -113,7 +113,7 @@ def test_eventbridges_cron_selects_the_same_times_as_the_teachers(cron):
 
 
 def test_the_output_says_when_in_words():
-    schedule = StopScheduleSettings("0 22 * * 1-5", "Europe/Madrid", "")
+    schedule = PowerSchedule("0 22 * * 1-5", "Europe/Madrid", "")
     assert schedule.description == "stops at 22:00 on Monday through Friday, Europe/Madrid time"
 
 
@@ -140,7 +140,10 @@ def test_the_output_says_when_in_words():
             {"stopSchedule": "0 22 * * *", "stopScheduleRoleArn": "LabRole"},
             r"'LabRole' is not an IAM role's ARN.*arn:aws:iam::<account>:role/LabRole",
         ),
-        ({"stopScheduleRoleArn": LAB_ROLE}, r"stopScheduleRoleArn is set but stopSchedule is empty"),
+        (
+            {"stopScheduleRoleArn": LAB_ROLE},
+            r"stopScheduleRoleArn is set but stopSchedule and startSchedule are empty",
+        ),
     ],
 )
 def test_a_bad_stop_schedule_is_refused_with_how_to_fix_it(raw, said):

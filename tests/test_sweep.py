@@ -11,7 +11,7 @@ import sys
 import boto3
 import pytest
 
-from components.stop_schedule import stop_policy, trust_policy
+from components.stop_schedule import schedule_policy, trust_policy
 from flasklab import plan
 from flasklab.__main__ import main
 from flasklab.classroom import sweep
@@ -52,7 +52,7 @@ def make_stop_schedule(stack: str) -> None:
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
     )
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{dead_letter_queue_name(stack)}"
-    policy = stop_policy("aws", ACCOUNT, stack_tags(stack), queue_arn)
+    policy = schedule_policy("aws", ACCOUNT, stack_tags(stack), queue_arn)
     iam.put_role_policy(RoleName=role_name(stack), PolicyName="stop", PolicyDocument=json.dumps(policy))
 
 

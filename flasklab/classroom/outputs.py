@@ -10,6 +10,7 @@ key names live only here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -38,6 +39,9 @@ RESTART_COMMAND = "restartCommand"
 SSH_PRIVATE_KEY = "sshPrivateKey"  # a single stack's own key
 # With dnsZone: the zone's name and what it means for the students (dns_zone_note).
 DNS_ZONE = "dnsZone"
+# The start links (startLink), secret: a class stack's by student, a single stack's one.
+START_LINKS = "startLinks"
+START_LINK = "startLink"
 # Where `class sheet` and `class check` write, a folder per stack (not for the repository).
 SHEETS_DIR = PROJECT_DIR / "sheets"
 
@@ -71,6 +75,10 @@ class StudentAccess:
     first_boot_seconds: float | None = None
     # The stack's own private key for this server ('' when the teacher's key is used).
     ssh_private_key: str = field(default="", repr=False)
+    # The student's start link ('' when the outputs have none), and whether the outputs hide it
+    # (saved without --show-secrets).
+    start_link: str = field(default="", repr=False)
+    start_link_hidden: bool = False
 
 
 def student_entry(
@@ -129,8 +137,17 @@ def parse_outputs(outputs: Any, stack: str) -> list[StudentAccess]:
         entries = _mapping(outputs[STUDENTS], STUDENTS, stack, dict)
         keys = _mapping(outputs.get(SSH_PRIVATE_KEYS) or {}, SSH_PRIVATE_KEYS, stack, str)
         ready = _mapping(outputs.get(FIRST_BOOT_SECONDS) or {}, FIRST_BOOT_SECONDS, stack, int | float | None)
+        links = outputs.get(START_LINKS) or {}
+        links_hidden = _hides_a_secret(links)
+        links = {} if links_hidden else _mapping(links, START_LINKS, stack, str)
         return [
-            _access(student, entry, keys.get(student, ""), ready.get(student), f"{STUDENTS}.{student}", stack)
+            dataclasses.replace(
+                _access(
+                    student, entry, keys.get(student, ""), ready.get(student), f"{STUDENTS}.{student}", stack
+                ),
+                start_link=links.get(student, ""),
+                start_link_hidden=links_hidden,
+            )
             for student, entry in sorted(entries.items())
         ]
     if PUBLIC_IP not in outputs:
@@ -141,7 +158,14 @@ def parse_outputs(outputs: Any, stack: str) -> list[StudentAccess]:
     key = outputs.get(SSH_PRIVATE_KEY) or ""
     if not isinstance(key, str):
         raise _malformed(stack, f"{SSH_PRIVATE_KEY} is not text")
-    return [_access(stack, outputs, key, outputs.get(FIRST_BOOT_SECONDS), "the outputs", stack)]
+    link = outputs.get(START_LINK) or ""
+    if not isinstance(link, str):
+        raise _malformed(stack, f"{START_LINK} is not text")
+    access = _access(stack, outputs, key, outputs.get(FIRST_BOOT_SECONDS), "the outputs", stack)
+    link_hidden = link == HIDDEN_SECRET
+    return [
+        dataclasses.replace(access, start_link="" if link_hidden else link, start_link_hidden=link_hidden)
+    ]
 
 
 def _hides_a_secret(value: Any) -> bool:

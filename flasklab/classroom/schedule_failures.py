@@ -1,6 +1,7 @@
-"""The stops the stop schedule could not make: EventBridge Scheduler sends each one (after
-its retries) to the stack's dead-letter SQS queue (components/stop_schedule.py), and
-`class status` shows the last one of each server. Read without taking the messages
+"""The stops and starts the schedules could not make: EventBridge Scheduler sends each one
+(after its retries) to the stack's dead-letter SQS queue (components/stop_schedule.py), and
+`class status` shows the last one of each server, saying whether it was a stop or a start
+(the schedule's name says: stop-<student>, start-<student>). Read without taking the messages
 away: they stay for the next look until SQS's retention (14 days) drops them.
 """
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from flasklab.classroom.account import Server, aws_error_text, client_like
-from flasklab.stop_schedule import dead_letter_queue_name, schedule_name
+from flasklab.stop_schedule import CRON_SETTINGS, STOP, dead_letter_queue_name, schedule_name
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -29,26 +30,42 @@ _NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 
 @dataclass(frozen=True)
-class FailedStop:
+class FailedCall:
+    """A scheduled stop or start that failed."""
+
     when: datetime
-    schedule: str  # the schedule's name in its stack's group: stop-<student>
+    schedule: str  # the schedule's name in its stack's group: stop-<student>, start-<student>
     instance_ids: tuple[str, ...]
     error: str
 
     @property
+    def verb(self) -> str:
+        """stop or start: the schedule's name begins with it (flasklab.stop_schedule.schedule_name)."""
+        return next((verb for verb in CRON_SETTINGS if self.schedule.split("-")[0] == verb), STOP)
+
+    @property
     def words(self) -> str:
-        return f"{self.when:%Y-%m-%d %H:%M} UTC: {self.error}"
+        return f"{self.verb} of {self.when:%Y-%m-%d %H:%M} UTC: {self.error}"
 
 
 @dataclass
 class ScheduleFailures:
-    """The last failed scheduled stop of each (stack, schedule), and what could not be read."""
+    """The last failed scheduled call of each (stack, schedule), and what could not be read."""
 
-    last: dict[tuple[str, str], FailedStop] = field(default_factory=dict)
+    last: dict[tuple[str, str], FailedCall] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def last_of(self, server: Server) -> str:
-        failed = self.last.get((server.stack, schedule_name(server.student)))
+        """The server's last failed stop or start, whichever came later."""
+        failed = max(
+            (
+                f
+                for verb in CRON_SETTINGS
+                if (f := self.last.get((server.stack, schedule_name(server.student, verb))))
+            ),
+            key=lambda f: f.when,
+            default=None,
+        )
         if failed is None:  # an older schedule's message names the instance
             failed = max(
                 (
@@ -61,14 +78,14 @@ class ScheduleFailures:
             )
         return failed.words if failed else ""
 
-    def add(self, stack: str, failed: FailedStop) -> None:
+    def add(self, stack: str, failed: FailedCall) -> None:
         key = (stack, failed.schedule)
         if key not in self.last or self.last[key].when < failed.when:
             self.last[key] = failed
 
 
 def read_schedule_failures(ec2: EC2Client, stacks: list[str]) -> ScheduleFailures:
-    """Each stack's failed stops; a stack without a stop schedule has no queue and none."""
+    """Each stack's failed stops and starts; a stack without schedules has no queue and none."""
     failures = ScheduleFailures()
     if not stacks:
         return failures
@@ -76,9 +93,11 @@ def read_schedule_failures(ec2: EC2Client, stacks: list[str]) -> ScheduleFailure
         sqs = client_like(ec2, "sqs")
         for stack in stacks:
             for message in _messages(sqs, stack):
-                failures.add(stack, failed_stop(message))
+                failures.add(stack, failed_call(message))
     except (ClientError, BotoCoreError) as error:
-        failures.notes.append(f"the stop schedule's failed stops could not be read: {aws_error_text(error)}")
+        failures.notes.append(
+            f"the schedules' failed stops and starts could not be read: {aws_error_text(error)}"
+        )
     return failures
 
 
@@ -118,7 +137,7 @@ def _show_again(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
-def failed_stop(message: dict[str, Any]) -> FailedStop:
+def failed_call(message: dict[str, Any]) -> FailedCall:
     """One dead-letter event: its body is the schedule's input, its attributes say what failed."""
     attributes = {
         name: str(value.get("StringValue", ""))
@@ -133,7 +152,7 @@ def failed_stop(message: dict[str, Any]) -> FailedStop:
     error = ": ".join(
         part for part in (attributes.get("ERROR_CODE"), attributes.get("ERROR_MESSAGE")) if part
     )
-    return FailedStop(
+    return FailedCall(
         when=datetime.fromtimestamp(sent, UTC),
         schedule=attributes.get("SCHEDULE_ARN", "").rsplit("/", 1)[-1],
         instance_ids=ids,

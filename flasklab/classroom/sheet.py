@@ -2,8 +2,11 @@
 
 Writes, in sheets/<stack>/ (or --out): `hosts`, every student's hosts line for the teacher
 to paste once; `students.csv` for a spreadsheet; `index.html`, a printable card per
-student; and `keys/<student>.pem` (0600, in a 0700 folder) for each key the stack made.
-The private keys are only ever in keys/: never in the page or the CSV.
+student (with the student's start link when the stack has them: startLink); and
+`keys/<student>.pem` (0600, in a 0700 folder) for each key the stack made. The private
+keys are only ever in keys/: never in the page or the CSV. The start links are secret
+outputs too: only on the cards, and only from outputs that hold them (read from Pulumi,
+or saved with --show-secrets); otherwise the sheet says how to get them.
 
 EC2 is asked first (flasklab.classroom.live): a running server's address is the one it
 has now (a stop and start changes it), a stopped one's card says since when and why, and
@@ -20,13 +23,13 @@ import datetime
 import os
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from flasklab import plan
-from flasklab.classroom import check, outputs
+from flasklab.classroom import check, hosts, outputs
 from flasklab.classroom.account import AccountError, Server, add_class_arguments, check_region
 from flasklab.classroom.live import LiveServers, live_servers
 from flasklab.classroom.outputs import (
@@ -36,8 +39,9 @@ from flasklab.classroom.outputs import (
     add_outputs_argument,
     read_outputs,
 )
+from flasklab.settings import Settings
 
-HOSTS_FILE = "hosts"
+HOSTS_FILE = hosts.HOSTS_FILE
 CSV_FILE = "students.csv"
 HTML_FILE = "index.html"
 KEYS_DIR = "keys"
@@ -73,6 +77,8 @@ class Card:
     status: str
     good: bool  # the status says the server is ready, or passed the last check
     stopped: bool = False  # EC2 says it is not running: no address now
+    start_link: str = field(default="", repr=False)  # the student's start link (startLink)
+    start_link_note: str = ""  # why the card has none although the stack makes them
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +150,26 @@ def card_of(
     return Card(access, ssh, key_file, status_of(access) + drift, access.first_boot_seconds is not None)
 
 
+def with_start_link(card: Card, stack: str, start_link_on: bool | None) -> Card:
+    """The card with the student's start link, or a word on why it has none: the outputs
+    hide it (saved without --show-secrets), or the stack has startLink on and the outputs do
+    not have the links yet. A stack without start links (startLink off) gets neither."""
+    access = card.access
+    if access.start_link:
+        return dataclasses.replace(card, start_link=access.start_link)
+    if access.start_link_hidden:
+        note = (
+            f"hidden: these outputs were saved without --show-secrets. Leave out --outputs, or save "
+            f"`{outputs.show_secrets_command(stack)}` outside the project and pass it"
+        )
+        return dataclasses.replace(card, start_link_note=note)
+    if start_link_on:
+        return dataclasses.replace(
+            card, start_link_note="not in the outputs yet: run `pulumi up` (startLink is on)"
+        )
+    return card
+
+
 def at_address(access: StudentAccess, address: str) -> StudentAccess:
     """The access at the address EC2 gives the server now (the outputs keep the last `pulumi up`'s)."""
     if not address or address == access.public_ip:
@@ -159,12 +185,7 @@ def at_address(access: StudentAccess, address: str) -> StudentAccess:
 
 
 def hosts_text(stack: str, cards: list[Card], zone: str = "") -> str:
-    lines = [
-        f"# Written by flasklab (python -m flasklab class sheet --stack {stack}): the servers of",
-        f"# stack {stack}, one line per student. Paste these lines once at the end of the hosts file:",
-        "#   Linux, macOS: /etc/hosts (sudo nano /etc/hosts)",
-        r"#   Windows: C:\Windows\System32\drivers\etc\hosts (Notepad run as administrator)",
-    ]
+    lines = hosts.header(stack, f"python -m flasklab class sheet --stack {stack}")
     if zone:
         lines.append(f"# Optional: the names are in the DNS zone {zone} and follow each server's address.")
     for card in cards:
@@ -201,7 +222,13 @@ def write_csv(path: Path, cards: list[Card]) -> None:
 def render_html(stack: str, cards: list[Card], zone: str = "") -> str:
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return ENVIRONMENT.get_template(TEMPLATE).render(
-        stack=stack, cards=cards, written=written, hosts_file=HOSTS_FILE, zone=zone
+        stack=stack,
+        cards=cards,
+        written=written,
+        hosts_file=HOSTS_FILE,
+        zone=zone,
+        links_hidden=any(card.access.start_link_hidden for card in cards),
+        show_secrets=outputs.show_secrets_command(stack),
     )
 
 
@@ -226,10 +253,16 @@ def write_keys(folder: Path, cards: list[Card]) -> int:
 
 
 def write_sheet(
-    stack: str, students: list[StudentAccess], folder: Path, live: LiveServers | None = None, zone: str = ""
+    stack: str,
+    students: list[StudentAccess],
+    folder: Path,
+    live: LiveServers | None = None,
+    start_link_on: bool | None = None,
+    zone: str = "",
 ) -> int:
-    """Writes the sheet's files; the number of key files written. zone: the stack's dnsZone
-    ('' without one), whose names make the hosts file optional."""
+    """Writes the sheet's files; the number of key files written. `start_link_on`: the
+    stack's startLink setting (None: its settings cannot be read here). zone: the stack's
+    dnsZone ('' without one), whose names make the hosts file optional."""
     live = live or LiveServers()
     # The last `class check` of this stack, if it wrote its CSV here.
     check_csv = folder / check.CHECK_CSV
@@ -238,13 +271,17 @@ def write_sheet(
     if results:
         when = datetime.datetime.fromtimestamp(check_csv.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     cards = [
-        card_of(
-            access,
-            results.get(access.student),
-            when,
-            live.of(access.student),
-            live.start_command(access.student),
-            gone=live.asked and live.of(access.student) is None,
+        with_start_link(
+            card_of(
+                access,
+                results.get(access.student),
+                when,
+                live.of(access.student),
+                live.start_command(access.student),
+                gone=live.asked and live.of(access.student) is None,
+            ),
+            stack,
+            start_link_on,
         )
         for access in students
     ]
@@ -255,9 +292,8 @@ def write_sheet(
     return write_keys(folder, cards)
 
 
-def stack_zone(stack: str) -> str:
+def stack_zone(servers: list[Settings] | None) -> str:
     """The stack file's dnsZone ('' without one, or when its settings cannot be read here)."""
-    servers = outputs.stack_servers(stack)
     zone = servers[0].dns_zone if servers else None
     return zone.name if zone else ""
 
@@ -271,10 +307,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         students = read_outputs(args.stack, args.outputs)
+        settings = outputs.stack_servers(args.stack)
         live = live_servers(args.stack, args.region)
         if live.note:
             print(live.note, file=sys.stderr)
-        keys = write_sheet(args.stack, students, folder, live, zone=stack_zone(args.stack))
+        start_link_on = None if settings is None else any(s.start_link for s in settings)
+        keys = write_sheet(args.stack, students, folder, live, start_link_on, zone=stack_zone(settings))
     except OutputsError as error:
         print(error, file=sys.stderr)
         return 2

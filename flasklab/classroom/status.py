@@ -1,7 +1,7 @@
 """`class status --stack S | --course C [--region R]`: the class's servers as EC2 has them
-now (why a stopped one stopped, whether one runs an older config), the last stop the
-stop schedule could not make, and a fresh hosts file (a stop and start gives a server a
-new public address)."""
+now (why a stopped one stopped, whether one runs an older config), the last stop or start
+the schedules could not make, and a fresh hosts file (a stop and start gives a server a
+new public address, unless it has an Elastic IP: staticAddress)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
-from flasklab import plan
 from flasklab.classroom.account import (
     AccountError,
     ClassTarget,
@@ -23,6 +22,7 @@ from flasklab.classroom.account import (
     ec2_client,
     target_servers,
 )
+from flasklab.classroom.hosts import elastic_ips, read_line, server_lines
 from flasklab.classroom.schedule_failures import ScheduleFailures, read_schedule_failures
 
 
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         client = ec2_client(target.region)
         with aws_errors(target.region):
             servers = target_servers(client, target)
+        static = elastic_ips(client, servers)
         failures = read_schedule_failures(client, sorted({server.stack for server in servers}))
     except AccountError as error:
         print(error, file=sys.stderr)
@@ -46,22 +47,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     console.print(status_table(servers, datetime.now(UTC), failures))
-    for line in [*notes(servers), *failures.notes]:
+    for line in [*notes(servers), *failures.notes, *([static.note] if static.note else [])]:
         console.print(line, markup=False, highlight=False)
     print()
-    print("\n".join(hosts_file(servers, target, region)))
+    if servers and all(static.keeps_its_address(server) for server in servers):
+        print("Every server has an Elastic IP (staticAddress): the addresses do not change when they stop")
+        print("and start, so the hosts file below is the one the students already have.")
+    print("\n".join(hosts_file(static.at_their_addresses(servers), target, region)))
     return 0
 
 
 def status_table(servers: list[Server], now: datetime, failures: ScheduleFailures | None = None) -> Table:
     table = Table(
-        "student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop"
+        "student", "stack", "state", "uptime", "public IP", "instance", "last failed scheduled stop/start"
     )
     for server in servers:
-        failed_stop = failures.last_of(server) if failures else ""
+        failed = failures.last_of(server) if failures else ""
         table.add_row(
             server.student or "-", server.stack, server.state, uptime(server, now),
-            server.public_ip or "-", server.instance_id, failed_stop or "-",
+            server.public_ip or "-", server.instance_id, failed or "-",
         )  # fmt: skip
     return table
 
@@ -84,20 +88,4 @@ def uptime(server: Server, now: datetime) -> str:
 
 def hosts_file(servers: list[Server], target: ClassTarget, region: str) -> list[str]:
     """Lines for /etc/hosts: one per server with an address; a comment for the others."""
-    lines = [f"# flasklab: {target.words} in {region}, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
-    for server in servers:
-        if server.public_ip and server.server_names:
-            lines.append(plan.hosts_line_of(server.public_ip, server.server_names))
-        elif not server.server_names:
-            lines.append(f"# {server.who}: no {plan.TAG_SERVER_NAMES} tag (`pulumi up` adds it)")
-        else:
-            lines.append(
-                f"# {server.who}: {server.state}, no public address "
-                f"(python -m flasklab class start {target.option} --student {server.who})"
-            )
-        if server.names_omitted:
-            lines.append(
-                f"# {server.who}: {server.names_omitted} more names did not fit the instance's tag; "
-                f"add them from serverAliases of stack {server.stack}"
-            )
-    return lines
+    return [read_line(target, region), *server_lines(servers, target)]
