@@ -18,6 +18,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from flasklab import start_link
+from flasklab.classroom import outputs
 from flasklab.iam import on_stack_instances, service_trust_policy
 from flasklab.plan import TAG_STACK
 
@@ -25,8 +26,8 @@ LAMBDA_SERVICE = "lambda.amazonaws.com"
 RUNTIME = "python3.12"
 TOKEN_LENGTH = 32  # letters and digits: about 190 bits
 # The secret outputs: a class stack's links by student, a one-student stack's link.
-START_LINKS_OUTPUT = "startLinks"
-START_LINK_OUTPUT = "startLink"
+START_LINKS_OUTPUT = outputs.START_LINKS
+START_LINK_OUTPUT = outputs.START_LINK
 
 
 @dataclass

@@ -508,3 +508,11 @@ def ec2(monkeypatch, tmp_path) -> Iterator[Any]:
 
     with mock_aws():
         yield boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def handout_project(saved_outputs, tmp_path, monkeypatch):
+    """class-demo in a stand-in project for `class handout` (tests/handout_project.py)."""
+    from tests.handout_project import make_project
+
+    return make_project(tmp_path, monkeypatch, saved_outputs("class-demo"))
