@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -204,23 +205,35 @@ def mail_handouts(
         where = f" ({people_file} does not exist)" if people_file else " (this stack has no roster)"
         print(
             f"no people data{where}: the emails come from the people file beside the roster. Make it "
-            f"with `flasklab class roster import EXPORT` from your LMS's class list."
+            f"with `flasklab class roster import EXPORT` from your LMS's class list.",
+            file=sys.stderr,
         )
         return 2
     unreachable = [letter.student for letter in letters if not letter.to]
     for student in unreachable:
-        print(f"NOT mailed: {student}: no email in {people_file}; hand them their folder yourself.")
+        print(
+            f"NOT mailed: {student}: no email in {people_file}; hand them their folder yourself.",
+            file=sys.stderr,
+        )
     ready = [letter for letter in letters if letter.to]
     if not send:
         return _dry_run(ready, environ)
     try:
         settings = smtp_settings(environ)
     except MailError as error:
-        print(f"nothing was sent: {error}")
+        print(f"nothing was sent: {error}", file=sys.stderr)
         return 2
-    failed = _send(ready, settings)
-    sent = len(ready) - failed
-    print(f"mailed {sent} of {len(letters)} students via {settings.host}.")
+    mailer = Mailer(settings)
+    try:
+        mailer.connect()
+    except MailError as error:
+        print(f"nothing was sent: {error}", file=sys.stderr)
+        return 2
+    try:
+        failed = _send(ready, mailer, settings.sender)
+    finally:
+        mailer.close()
+    print(f"mailed {len(ready) - failed} of {len(letters)} students via {settings.host}.")
     return 1 if failed or unreachable else 0
 
 
@@ -236,24 +249,20 @@ def _dry_run(letters: list[Letter], environ: Mapping[str, str]) -> int:
     return 0
 
 
-def _send(letters: list[Letter], settings: SmtpSettings) -> int:
-    """Sends each letter; the number that failed (each reported as it fails)."""
-    mailer = Mailer(settings)
+def _send(letters: list[Letter], mailer: Mailer, sender: str) -> int:
+    """Sends each letter; the number that failed, each reported as it fails."""
     failed = 0
-    try:
-        for number, letter in enumerate(letters):
-            try:
-                mailer.send(message_of(letter, settings.sender))
-            except MailError as error:
-                # The server or the account: no mail can go; say so once, for every one left.
-                left = ", ".join(other.student for other in letters[number:])
-                print(f"NOT mailed: {left}: {error}")
-                return failed + len(letters) - number
-            except (OSError, smtplib.SMTPException) as error:
-                failed += 1
-                print(f"NOT mailed: {letter.student} <{letter.to}>: {_reason(error)}")
-                continue
-            print(f"mailed {letter.student} <{letter.to}>")
-    finally:
-        mailer.close()
+    for number, letter in enumerate(letters):
+        try:
+            mailer.send(message_of(letter, sender))
+        except MailError as error:
+            # Connecting again failed: no mail can go now; said once, for every one left.
+            left = ", ".join(other.student for other in letters[number:])
+            print(f"NOT mailed: {left}: {error}", file=sys.stderr)
+            return failed + len(letters) - number
+        except (OSError, smtplib.SMTPException) as error:
+            failed += 1
+            print(f"NOT mailed: {letter.student} <{letter.to}>: {_reason(error)}", file=sys.stderr)
+            continue
+        print(f"mailed {letter.student} <{letter.to}>")
     return failed
