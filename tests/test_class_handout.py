@@ -258,3 +258,26 @@ def test_people_without_a_name_column_value_keep_the_id(handout_project):
     handout_project.people([Person("ana", "", "ana.alvarez@school.example")])
     assert handout(handout_project, "--student", "ana") == 0
     assert "For ana" in page_of(handout_project, "ana")
+
+
+def test_without_outputs_or_pulumi_it_says_how_to_get_them(handout_project, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(handout_project.root))  # no pulumi on it
+    out = handout_project.root / "handouts"
+    assert main(["class", "handout", "--stack", STACK, "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "pulumi stack output --json --show-secrets" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_a_folder_that_cannot_be_written_is_a_message(handout_project, capsys):
+    (handout_project.root / "handouts").write_text("a file, not a folder")
+    assert handout(handout_project) == 2
+    captured = capsys.readouterr()
+    assert "cannot write the handouts" in captured.err and "Traceback" not in captured.err
+
+
+def test_a_people_file_that_is_not_one_is_a_message(handout_project, capsys):
+    handout_project.people_file.write_text("Full name;Mail\nAna;ana@school.example\n")
+    assert handout(handout_project) == 2
+    captured = capsys.readouterr()
+    assert "cannot be read as a people file" in captured.err and "class roster import" in captured.err
