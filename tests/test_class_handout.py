@@ -281,3 +281,19 @@ def test_a_people_file_that_is_not_one_is_a_message(handout_project, capsys):
     assert handout(handout_project) == 2
     captured = capsys.readouterr()
     assert "cannot be read as a people file" in captured.err and "class roster import" in captured.err
+
+
+def test_a_running_servers_page_gives_its_address_now_a_stopped_ones_is_said(handout_project, ec2, capsys):
+    """EC2's view, as the sheet's: a stop and start changes a server's address."""
+    from flasklab import plan
+    from flasklab.stacks import load_stack_servers
+    from tests.test_account import launch, public_ips
+
+    ids = {s.student: launch(ec2, plan.tags(s)).instance_id for s in load_stack_servers(STACK)}
+    ec2.stop_instances(InstanceIds=[ids["ana"]])
+    assert handout(handout_project) == 0
+    now = public_ips(ec2)[ids["ben"]]
+    page = page_of(handout_project, "ben")
+    assert f"ssh -i ben.pem admin@{now}" in page and handout_project.ip_of("ben") not in page
+    assert handout_project.ip_of("ana") in page_of(handout_project, "ana")
+    assert "ana: stopped" in capsys.readouterr().err

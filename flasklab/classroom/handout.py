@@ -25,6 +25,7 @@ from flasklab import compose
 from flasklab.classroom import handout_mail
 from flasklab.classroom import outputs as outputs_module
 from flasklab.classroom.handout_mail import Letter
+from flasklab.classroom.live import live_servers
 from flasklab.classroom.outputs import (
     SHEETS_DIR,
     OutputsError,
@@ -38,7 +39,7 @@ from flasklab.classroom.private_files import (
     student_file_name,
     write_private,
 )
-from flasklab.classroom.sheet import ssh_command_with_key
+from flasklab.classroom.sheet import at_address, ssh_command_with_key
 from flasklab.handout_texts import texts
 from flasklab.people import Person, people_path, read_people
 from flasklab.roster import ROSTER_SETTING, load_servers, roster_path
@@ -257,6 +258,26 @@ def write_handout(handout: Handout, stack: str, folder: Path, written: str) -> P
     return folder
 
 
+def at_addresses_now(stack: str, accesses: list[StudentAccess]) -> list[StudentAccess]:
+    """Each running server at the address EC2 gives it now, as the sheet does (a stop and
+    start changes it; the outputs keep the last `pulumi up`'s). Without AWS, the outputs'."""
+    live = live_servers(stack)
+    if live.note:
+        print(live.note, file=sys.stderr)
+    now = []
+    for access in accesses:
+        server = live.of(access.student)
+        if server is not None and not server.running:
+            print(
+                f"{access.student}: {server.not_running_note}. Its page gives the address of the last "
+                f"`pulumi up`, which changes when the server starts (unless staticAddress): write the "
+                f"handout again once it runs.",
+                file=sys.stderr,
+            )
+        now.append(at_address(access, server.public_ip) if server is not None and server.running else access)
+    return now
+
+
 def run(args: argparse.Namespace) -> int:
     if args.send and not args.mail:
         print("flasklab class handout: --send sends the mails of --mail: give both.", file=sys.stderr)
@@ -265,6 +286,7 @@ def run(args: argparse.Namespace) -> int:
     written = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     try:
         accesses, document = read_outputs_document(args.stack, args.outputs)
+        accesses = at_addresses_now(args.stack, accesses)
         handouts, people_file = handouts_of(args.stack, accesses, document, args.student)
         private_folder(out)
         folders = {
