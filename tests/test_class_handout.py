@@ -21,6 +21,8 @@ from flasklab.stacks import load_stack
 from tests.browser import in_chromium
 from tests.handout_project import PEOPLE, STACK, STUDENTS, key_of, link_of
 
+PAGES = ["handout.html", "handout.txt"]
+
 
 def handout(project, *arguments: str) -> int:
     return main(
@@ -56,7 +58,8 @@ def test_each_folder_holds_its_students_page_and_key_0600_in_a_0700_folder(hando
     assert stat.S_IMODE((handout_project.root / "handouts").stat().st_mode) == 0o700
     for student in STUDENTS:
         folder = folder_of(handout_project, student)
-        assert sorted(path.name for path in folder.iterdir()) == [f"{student}.pem", "handout.html"]
+        names = sorted(path.name for path in folder.iterdir())
+        assert names == [f"{student}.pem", "handout.html", "handout.txt"]
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         for path in folder.iterdir():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -113,7 +116,7 @@ def test_a_stack_that_made_no_key_hands_out_none(handout_project):
     del document[outputs.SSH_PRIVATE_KEYS]
     handout_project.save_outputs(document)
     assert handout(handout_project) == 0
-    assert [path.name for path in folder_of(handout_project, "ana").iterdir()] == ["handout.html"]
+    assert sorted(path.name for path in folder_of(handout_project, "ana").iterdir()) == PAGES
     assert texts("en")["no_key"] in page_of(handout_project, "ana")
 
 
@@ -123,7 +126,7 @@ def test_a_key_the_stack_no_longer_makes_leaves_the_folder(handout_project):
     del document[outputs.SSH_PRIVATE_KEYS]["ben"]
     handout_project.save_outputs(document)
     assert handout(handout_project) == 0
-    assert [path.name for path in folder_of(handout_project, "ben").iterdir()] == ["handout.html"]
+    assert sorted(path.name for path in folder_of(handout_project, "ben").iterdir()) == PAGES
 
 
 def test_outputs_saved_without_secrets_write_no_key_and_say_how(handout_project, capsys):
@@ -251,7 +254,7 @@ def test_a_stack_of_one_student_gets_one_folder_named_by_id(saved_outputs, tmp_p
     assert [path.name for path in out.iterdir()] == ["dev"]
     assert "For dev" in (out / "dev" / "handout.html").read_text()
     assert main([*command, "--mail"]) == 2
-    assert "no people data" in capsys.readouterr().out
+    assert "no people data" in capsys.readouterr().err
 
 
 def test_people_without_a_name_column_value_keep_the_id(handout_project):
@@ -297,3 +300,24 @@ def test_a_running_servers_page_gives_its_address_now_a_stopped_ones_is_said(han
     assert f"ssh -i ben.pem admin@{now}" in page and handout_project.ip_of("ben") not in page
     assert handout_project.ip_of("ana") in page_of(handout_project, "ana")
     assert "ana: stopped" in capsys.readouterr().err
+
+
+def test_the_pages_text_version_says_the_same_in_plain_text(handout_project):
+    handout_project.stack(language="sv", stage="bare")
+    assert handout(handout_project) == 0
+    entry = handout_project.outputs()[outputs.STUDENTS]["carla"]
+    text = (folder_of(handout_project, "carla") / "handout.txt").read_text()
+    words = texts("sv")
+    for line in (
+        words["for"].format(name=PEOPLE["carla"].name),
+        f"    {entry[outputs.HOSTS_LINE]}",
+        "    sudo nano /etc/hosts",
+        r"    C:\Windows\System32\drivers\etc\hosts",
+        "    chmod 600 carla.pem",
+        '    icacls carla.pem /inheritance:r /grant:r "%USERNAME%:R"',
+        f"    ssh -i carla.pem admin@{entry[outputs.PUBLIC_IP]}",
+        "    sudo flasklab-check",
+        f"    {link_of('carla')}",
+    ):
+        assert line in text.splitlines(), line
+    assert "&amp;" not in text and "<" not in text  # plain text, not escaped HTML

@@ -49,7 +49,9 @@ from flasklab.stacks import stack_config
 
 HANDOUTS_DIR = "handouts"
 PAGE_FILE = "handout.html"
+TEXT_FILE = "handout.txt"  # the page's text, for whoever prefers it (or a screen reader)
 TEMPLATE = "handout.html.j2"
+TEXT_TEMPLATE = "handout.txt.j2"
 HOSTS_FILE_UNIX = "/etc/hosts"
 HOSTS_FILE_WINDOWS = r"C:\Windows\System32\drivers\etc\hosts"
 DESCRIPTION = (
@@ -61,7 +63,9 @@ DESCRIPTION = (
 )
 ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent),
-    autoescape=True,
+    # The page is autoescaped (names and commands come from the outputs and the people
+    # file); its text version is plain text.
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -226,9 +230,10 @@ def letter_of(handout: Handout, folder: Path) -> Letter:
     )
 
 
-def render_page(handout: Handout, stack: str, written: str) -> str:
+def render_page(handout: Handout, stack: str, written: str, template: str = TEMPLATE) -> str:
+    """The page (TEMPLATE), or its text version (TEXT_TEMPLATE)."""
     settings = handout.settings
-    return ENVIRONMENT.get_template(TEMPLATE).render(
+    return ENVIRONMENT.get_template(template).render(
         handout=handout,
         stack=stack,
         name=name_of(handout),
@@ -253,6 +258,7 @@ def write_handout(handout: Handout, stack: str, folder: Path, written: str) -> P
         if stale.name != handout.key_file:
             stale.unlink()
     write_private(folder / PAGE_FILE, render_page(handout, stack, written))
+    write_private(folder / TEXT_FILE, render_page(handout, stack, written, TEXT_TEMPLATE))
     if handout.key_file:
         write_private(folder / handout.key_file, key_text(handout.access.ssh_private_key))
     return folder
