@@ -323,3 +323,10 @@ def test_the_pages_text_version_says_the_same_in_plain_text(handout_project):
     ):
         assert line in text.splitlines(), line
     assert "&amp;" not in text and "&#39;" not in text  # plain text, not escaped HTML
+
+
+def test_the_page_escapes_what_the_people_file_and_outputs_say(handout_project):
+    handout_project.people([Person("ana", "Ana <script>alert(1)</script> & Co", "ana@school.example")])
+    assert handout(handout_project, "--student", "ana") == 0
+    page = page_of(handout_project, "ana")
+    assert "Ana &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in page and "<script>" not in page
