@@ -11,6 +11,7 @@ import pytest
 from flasklab.__main__ import main
 from flasklab.classroom.handout_mail import SMTP_HOST, SMTP_VARIABLES
 from flasklab.handout_texts import texts
+from flasklab.people import Person
 from tests.handout_project import PEOPLE, STACK, STUDENTS, key_of, link_of
 from tests.smtp_server import PASSWORD
 
@@ -88,16 +89,25 @@ def test_send_mails_each_student_their_own_page_and_key_over_starttls(
     assert "mailed 3 of 3 students" in text
 
 
+@pytest.mark.parametrize(
+    "email, says",
+    [
+        ("", "no email in"),
+        ("ben.berg", "'ben.berg' is not an email address"),
+        ("ben@school.example\nBcc: all@school.example", "is not an email address"),
+    ],
+)
 def test_a_student_without_an_email_is_reported_not_guessed(
-    handout_project, smtp_server, environment, capsys
+    handout_project, smtp_server, environment, capsys, email, says
 ):
     people = dict(PEOPLE)
-    people["ben"] = people["ben"].__class__("ben", "Benjamin Berg", "")
+    people["ben"] = Person("ben", "Benjamin Berg", email)
     handout_project.people(list(people.values()))
     environment(smtp_server.environment())
     assert handout(handout_project, "--send") == 1
     text = output_of(capsys)
-    assert "NOT mailed: ben: no email in" in text
+    [line] = [line for line in text.splitlines() if line.startswith("NOT mailed: ben: ")]
+    assert says in line
     recipients = sorted(mail.recipients[0] for mail in smtp_server.recorder.received)
     assert recipients == sorted([PEOPLE["ana"].email, PEOPLE["carla"].email])
 

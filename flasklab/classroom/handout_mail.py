@@ -11,6 +11,7 @@ guessed; a failed mail is reported for that student and the others still go.
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 import sys
@@ -193,6 +194,15 @@ class Letter:
     attachments: tuple[Path, ...]
 
 
+# One address, as an LMS exports it: no name, no spaces or line breaks (which could add
+# headers), a domain with a dot.
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+
+
+def is_address(text: str) -> bool:
+    return bool(_ADDRESS.fullmatch(text))
+
+
 def mail_handouts(
     letters: list[Letter],
     people_file: Path | None,
@@ -209,13 +219,14 @@ def mail_handouts(
             file=sys.stderr,
         )
         return 2
-    unreachable = [letter.student for letter in letters if not letter.to]
-    for student in unreachable:
+    unreachable = [letter for letter in letters if not is_address(letter.to)]
+    for letter in unreachable:
+        what = f"{letter.to!r} is not an email address" if letter.to else "no email"
         print(
-            f"NOT mailed: {student}: no email in {people_file}; hand them their folder yourself.",
+            f"NOT mailed: {letter.student}: {what} in {people_file}; hand them their folder yourself.",
             file=sys.stderr,
         )
-    ready = [letter for letter in letters if letter.to]
+    ready = [letter for letter in letters if is_address(letter.to)]
     if not send:
         return _dry_run(ready, environ)
     try:
