@@ -330,3 +330,11 @@ def test_the_page_escapes_what_the_people_file_and_outputs_say(handout_project):
     assert handout(handout_project, "--student", "ana") == 0
     page = page_of(handout_project, "ana")
     assert "Ana &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in page and "<script>" not in page
+
+
+def test_a_student_gone_from_the_roster_gets_no_handout_and_is_named(handout_project, capsys):
+    roster = handout_project.root / "rosters" / f"{STACK}.csv"
+    roster.write_text("student\nana\ncarla\n")
+    assert handout(handout_project) == 0
+    assert sorted(path.name for path in (handout_project.root / "handouts").iterdir()) == ["ana", "carla"]
+    assert "ben: in the outputs but no longer on stack class-demo's roster" in capsys.readouterr().err

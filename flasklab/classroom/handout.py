@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import string
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,11 +129,6 @@ def say(language: str) -> Callable[..., str]:
     return text
 
 
-def placeholders(text: str) -> set[str]:
-    """The names a text fills in ({name}, ...)."""
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
 def settings_by_student(stack: str) -> tuple[dict[str, Settings], dict[str, Any]]:
     """Each server's settings by the student the outputs name it by (a single stack's: the
     stack's name), and the stack's config; read without its secrets, which no page needs."""
@@ -148,7 +142,7 @@ def settings_by_student(stack: str) -> tuple[dict[str, Settings], dict[str, Any]
     return {settings.student or stack: settings for settings in servers}, config
 
 
-def people_of(stack: str, config: dict[str, Any]) -> tuple[dict[str, Person], Path | None]:
+def people_of(config: dict[str, Any]) -> tuple[dict[str, Person], Path | None]:
     """The people file beside the stack's roster (names, emails), and its path; nothing for a
     stack without a roster or a roster without one (the pages then name students by id)."""
     roster = config.get(ROSTER_SETTING)
@@ -161,8 +155,9 @@ def people_of(stack: str, config: dict[str, Any]) -> tuple[dict[str, Person], Pa
         return read_people(path), path
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise HandoutError(
-            f"{path} cannot be read as a people file ({error}). Make it anew with "
-            f"`flasklab class roster import EXPORT --out {roster} --force`."
+            f"{path} cannot be read as a people file ({error}). Make it anew from your LMS's export "
+            f"with `flasklab class roster import EXPORT --out {roster} --force` (it writes the roster "
+            f"and the people file)."
         ) from None
 
 
@@ -171,7 +166,7 @@ def handouts_of(
 ) -> tuple[list[Handout], Path | None]:
     """A handout per student of the outputs (or of `only`), and the people file read."""
     settings, config = settings_by_student(stack)
-    people, people_file = people_of(stack, config)
+    people, people_file = people_of(config)
     links = outputs_module.start_links(document, stack)
     chosen = accesses
     if only:
@@ -186,10 +181,13 @@ def handouts_of(
     handouts = []
     for access in chosen:
         if access.student not in settings:
-            raise HandoutError(
-                f"{access.student} is in the outputs but not on stack {stack}'s roster: run "
-                f"`pulumi up` so the outputs match the roster, or leave them out with --student."
+            # Gone from the roster since the last `pulumi up`: their server goes at the next.
+            print(
+                f"{access.student}: in the outputs but no longer on stack {stack}'s roster: no handout "
+                f"(`pulumi up` removes their server).",
+                file=sys.stderr,
             )
+            continue
         student = student_file_name(access.student)
         handouts.append(
             Handout(
