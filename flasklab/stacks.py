@@ -49,8 +49,10 @@ def stack_course_and_region(stack: str) -> tuple[str, str]:
     return str(setting_value({"course": course}, "course")), str(region or "").strip()
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    """The flasklab keys of a stack file, without the 'flasklab:' prefix."""
+def stack_config(stack: str, without_secrets: bool = False) -> dict[str, Any]:
+    """The flasklab keys of a stack file, without the 'flasklab:' prefix. A secret (which
+    only Pulumi can decrypt) is refused, or left out `without_secrets` (for the commands that
+    need none: a handout does not)."""
     path = stack_file(stack)
     config = _config_block(path, stack)
     raw: dict[str, Any] = {}
@@ -64,6 +66,8 @@ def stack_config(stack: str) -> dict[str, Any]:
         if namespace != NAMESPACE:
             continue  # provider settings such as aws:region
         if isinstance(value, dict) and "secure" in value:
+            if without_secrets:
+                continue
             raise ConfigError(
                 [
                     f"{name} is a secret (pulumi config set --secret); only Pulumi can decrypt it. "

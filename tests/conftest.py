@@ -532,3 +532,29 @@ def ec2(monkeypatch, tmp_path) -> Iterator[Any]:
 
     with mock_aws():
         yield boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def handout_project(saved_outputs, tmp_path, monkeypatch):
+    """class-demo in a stand-in project for `class handout` (tests/handout_project.py)."""
+    from tests.handout_project import make_project
+
+    return make_project(tmp_path, monkeypatch, saved_outputs("class-demo"))
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    """A real SMTP server on 127.0.0.1 with STARTTLS and a login (tests/smtp_server.py)."""
+    from tests.smtp_server import running_smtp_server
+
+    with running_smtp_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def plain_smtp_server(tmp_path):
+    """The same server without STARTTLS: a mail must never go to it."""
+    from tests.smtp_server import running_smtp_server
+
+    with running_smtp_server(tmp_path, starttls=False) as server:
+        yield server

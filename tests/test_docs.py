@@ -24,15 +24,11 @@ import yaml
 
 from flasklab.__main__ import main, parser
 from flasklab.aws_regions import ec2_regions
-from flasklab.classroom import COMMANDS as CLASS_COMMANDS
 from flasklab.settings import PROJECT_DIR
 
 README = PROJECT_DIR / "README.md"
 DOCS = PROJECT_DIR / "docs"
 CHECKLIST_HEADING = "## A class, term by term"
-# Class commands that another branch of issue 24 adds, named in the docs before the lead
-# merges them: until the command exists they are not parsed; once it exists they are.
-COMMANDS_OF_OTHER_BRANCHES = {"handout"}
 # Words the docs write for a value to fill in, and a value of the right type for each.
 PLACEHOLDER_VALUES = {"N": "2"}
 SHELL_OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", ")", "2>", "&"}
@@ -175,9 +171,6 @@ def unparsed(arguments: list[str], complete: bool) -> str | None:
     option is refused as in a whole command)."""
     if not arguments or (arguments[-1] == "..." and len(arguments) <= 2):
         return None  # `flasklab ...`, `flasklab class ...`: the command in general
-    pending = COMMANDS_OF_OTHER_BRANCHES - CLASS_COMMANDS.keys()
-    if arguments[0] == "class" and len(arguments) > 1 and arguments[1] in pending:
-        return None
     words = list(arguments)
     for _ in range(5):
         try:
@@ -394,11 +387,6 @@ def test_a_broken_link_or_a_page_left_out_of_the_nav_fails_the_build(tmp_path):
         assert built.returncode != 0, broken
 
 
-# Pages another branch of issue 24 writes, which the README links to before the lead merges
-# them: a link to one is checked as soon as the page exists.
-PAGES_OF_OTHER_BRANCHES = {"docs/handouts.md"}
-
-
 def heading_anchors(page: Path) -> set[str]:
     """The anchors MkDocs gives a page's headings (Python-Markdown's toc extension)."""
     from markdown.extensions.toc import slugify
@@ -416,9 +404,6 @@ def test_every_link_of_the_readme_reaches_a_page_and_its_heading():
     for link in local:
         target, _, anchor = link.partition("#")
         page = PROJECT_DIR / target
-        if not page.exists():
-            if target not in PAGES_OF_OTHER_BRANCHES:
-                broken.append(link)
-        elif anchor and anchor not in heading_anchors(page):
+        if not page.exists() or (anchor and anchor not in heading_anchors(page)):
             broken.append(link)
     assert broken == []

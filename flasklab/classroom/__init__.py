@@ -12,6 +12,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "grade",
         "score every student's exercise against the rubric: a table, a CSV per run, a Moodle import",
     ),
+    "handout": (
+        "handout",
+        "a folder per student: their page (their language) and their key; --mail to send them",
+    ),
     "rebuild": ("rebuild", "make students' servers anew from the stack's settings (old disks snapshotted)"),
     "snapshots": (
         "disks",

@@ -274,6 +274,14 @@ def read_outputs(
     """The stack's students: from the Pulumi CLI (the keys stay in memory), or from a saved
     `pulumi stack output --json --show-secrets` file; checked against the stack's settings
     (`servers`, else read from its stack file)."""
+    return read_outputs_document(stack, outputs_file, servers)[0]
+
+
+def read_outputs_document(
+    stack: str, outputs_file: Path | None = None, servers: Sequence[Settings] | None = None
+) -> tuple[list[StudentAccess], dict[str, Any]]:
+    """read_outputs's students, and the outputs themselves for what only some commands
+    read (the start links)."""
     if outputs_file is not None:
         try:
             outputs = json.loads(outputs_file.read_text(encoding="utf-8"))
@@ -288,7 +296,21 @@ def read_outputs(
     servers = servers if servers is not None else stack_servers(stack)
     if servers:
         check_stack(accesses, isinstance(outputs, dict) and STUDENTS in outputs, servers, stack)
-    return accesses
+    return accesses, outputs
+
+
+def start_links(outputs: dict[str, Any], stack: str) -> dict[str, str]:
+    """Student -> their start link, for the links the outputs hold (none when the stack has
+    no start link, or its outputs were saved without --show-secrets: "[secret]")."""
+    links = outputs.get(START_LINKS)
+    if not isinstance(links, dict):
+        single = outputs.get(START_LINK)
+        links = {stack: single} if STUDENTS not in outputs and single else {}
+    return {
+        student: link
+        for student, link in links.items()
+        if isinstance(link, str) and link.startswith("https://")
+    }
 
 
 def _outputs_from_pulumi(stack: str) -> Any:

@@ -20,7 +20,6 @@ import argparse
 import csv
 import dataclasses
 import datetime
-import os
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from flasklab.classroom.outputs import (
     add_outputs_argument,
     read_outputs,
 )
+from flasklab.classroom.private_files import key_text, private_folder, student_file_name, write_private
 from flasklab.settings import Settings
 
 HOSTS_FILE = hosts.HOSTS_FILE
@@ -99,13 +99,7 @@ def status_of(access: StudentAccess) -> str:
 def key_file_of(access: StudentAccess) -> str:
     if not access.ssh_private_key:
         return ""
-    if access.student in ("", ".", "..") or Path(access.student).name != access.student:
-        raise OutputsError(
-            f"student {access.student!r} in the outputs cannot name its key file: these outputs are "
-            f"not flasklab's (its student names are letters, digits and -). Save the stack's own with "
-            f"`pulumi stack output --json --show-secrets`."
-        )
-    return f"{KEYS_DIR}/{access.student}.pem"
+    return f"{KEYS_DIR}/{student_file_name(access.student)}.pem"
 
 
 def ssh_command_with_key(command: str, key_file: str) -> str:
@@ -238,17 +232,12 @@ def write_keys(folder: Path, cards: list[Card]) -> int:
     keys_dir = folder / KEYS_DIR
     if not keys and not keys_dir.exists():
         return 0
-    keys_dir.mkdir(mode=0o700, exist_ok=True)
-    keys_dir.chmod(0o700)
+    private_folder(keys_dir)
     for stale in keys_dir.glob("*.pem"):
         if f"{KEYS_DIR}/{stale.name}" not in keys:
             stale.unlink()
     for key_file, key in keys.items():
-        # Created 0600 from the start: the key is never readable by others, even briefly.
-        descriptor = os.open(folder / key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            os.fchmod(file.fileno(), 0o600)
-            file.write(key if key.endswith("\n") else key + "\n")
+        write_private(folder / key_file, key_text(key))
     return len(keys)
 
 
