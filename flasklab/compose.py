@@ -145,6 +145,18 @@ def access_log(settings: Settings) -> str:
     return for_app(settings.recipe.web_server.access_log, settings)
 
 
+def nginx_names_bucket_size(names: tuple[str, ...]) -> int:
+    """The server_names_hash_bucket_size nginx needs for these names, or 0 when its default
+    (64 bytes: a cache line on x86-64 and Graviton) holds them. nginx's ngx_hash_init needs,
+    per name, the name and 10 bytes rounded up to 8, plus 8: names longer than 46 characters
+    otherwise fail `nginx -t` ("could not build server_names_hash")."""
+    needed = max((-(-(len(name) + 10) // 8)) * 8 + 8 for name in names)
+    size = 64
+    while size < needed:
+        size *= 2
+    return 0 if size == 64 else size
+
+
 def app_address(settings: Settings) -> str:
     return for_app(settings.recipe.app_address, settings)
 

@@ -134,6 +134,7 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "tls_dir": compose.tls_dir(settings),
         "server_name": settings.server_name,
         "server_names": settings.server_names,
+        "names_bucket_size": compose.nginx_names_bucket_size(settings.server_names),
         "url": compose.site_url(settings),
         "boot_url": compose.boot_url(settings),
         "written_by": written_by(settings),

@@ -336,6 +336,34 @@ def test_https_and_database_configs_pass_their_own_tools_in_every_recipe(recipe,
     assert f"DATABASE_URL='{'mysql+pymysql' if database == 'mariadb' else 'postgresql+psycopg'}://" in env
 
 
+# nginx's default hash bucket (64 bytes) holds names of up to 46 characters; a longer one
+# needs server_names_hash_bucket_size, or `nginx -t` refuses the site.
+LONG_NAMES = {
+    46: "a" * 42 + ".org",
+    47: "a" * 43 + ".org",
+    111: "b" * 63 + "." + "c" * 43 + ".org",
+    200: "d" * 63 + "." + "e" * 63 + "." + "f" * 63 + "." + "g" * 4 + ".org",
+}
+
+
+@config_tools.needs_checkers
+@pytest.mark.parametrize("length", sorted(LONG_NAMES))
+@pytest.mark.parametrize("tls", ["none", "self-signed"])
+def test_nginx_accepts_a_server_name_of_any_length(length, tls, tmp_path):
+    name = LONG_NAMES[length]
+    assert len(name) == length
+    settings = load_stack("dev", {"serverName": name, "serverAliases": [], "tls": tls})
+    sites = [file for file in files_of(settings) if file.checker == "nginx"]
+    assert sites
+    for index, site in enumerate(sites):
+        assert ("server_names_hash_bucket_size" in site.content) is (length > 46), site.content
+        (tmp_path / str(index)).mkdir()
+        said = config_tools.nginx_test(
+            site, tmp_path / str(index), settings.app.user, settings.debian_codename
+        )
+        assert said == "", said
+
+
 def test_database_secrets_are_only_in_files_readable_by_root_and_the_app():
     settings = load_stack("t004-postgres")
     password = secrets_for_tests(settings).database_password
