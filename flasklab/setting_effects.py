@@ -80,6 +80,7 @@ EFFECTS: dict[str, Effect] = {
     "appEnv": Effect.REBUILD,
     "stage": Effect.REBUILD,
     "language": Effect.REBUILD,
+    "fault": Effect.REBUILD,
     "stopSchedule": Effect.SCHEDULE,
     "stopScheduleTimezone": Effect.SCHEDULE,
     "stopScheduleRoleArn": Effect.SCHEDULE,

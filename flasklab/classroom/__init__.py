@@ -12,6 +12,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "grade",
         "score every student's exercise against the rubric: a table, a CSV per run, a Moodle import",
     ),
+    "faults": (
+        "faults",
+        "stage broken: each student's fault, what they see, the checkpoints it fails and the fix",
+    ),
     "rebuild": ("rebuild", "make students' servers anew from the stack's settings (old disks snapshotted)"),
     "snapshots": (
         "disks",
