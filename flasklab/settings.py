@@ -534,7 +534,8 @@ def _exercise_problems(values: _Values) -> Iterator[str]:
     if values["stage"] not in STAGES:
         yield (
             f"stage: {values['stage']!r} is not a stage. Use finished (the default), app (the student "
-            f"writes the service and the site) or bare (the student does everything)."
+            f"writes the service and the site), bare (the student does everything) or broken (a finished "
+            f"server with one fault to find and fix)."
         )
     yield from _fault_problems(values)
     if values["language"] not in LANGUAGES:
