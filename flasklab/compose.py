@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flasklab import contract
+from flasklab import contract, faults
+from flasklab.faults import Fault
 from flasklab.recipes import (
     APP_ENV_FILE,
     APT_RETRIES,
     BASE_PACKAGES,
     CHECK_COMMAND,
     DEPLOY_SCRIPT,
+    FAULT_SCRIPT,
     FIRST_STEPS,
     IDLE_STOP_FILES,
     IDLE_STOP_STEP,
@@ -89,6 +91,7 @@ def server_files(settings: Settings) -> list[ServerFile]:
         STATUS_COMMAND,
         *((CHECK_COMMAND,) if ships_check(settings) else ()),
         *(IDLE_STOP_FILES if idle_stop(settings) else ()),
+        *((fault_file(fault),) if (fault := fault_of(settings)) else ()),
         DEPLOY_SCRIPT,
     ]
     return [
@@ -209,3 +212,30 @@ def boot_url(settings: Settings) -> str:
     points at the server)."""
     scheme = settings.tls.enabled_at_boot
     return f"{scheme}://{settings.server_name}/"
+
+
+def fault_of(settings: Settings) -> Fault | None:
+    """Stage broken: the fault this server gets, the teacher's or one chosen from the stack
+    and the student (flasklab.faults.seeded_choice); None at any other stage."""
+    if not settings.stage.breaks:
+        return None
+    if settings.fault:
+        return faults.FAULTS[settings.fault]
+    names = faults.applicable(settings.recipe.name, settings.database is not None, not settings.app.repo)
+    return faults.FAULTS[faults.seeded_choice(settings.stack, settings.student, names)]
+
+
+def fault_file(fault: Fault) -> ServerFile:
+    """The fault's script, which flasklab-deploy runs once and deletes."""
+    return ServerFile(fault.template, FAULT_SCRIPT, "0700", "sh")
+
+
+def app_units(settings: Settings) -> list[str]:
+    """The systemd units that start the app at boot when enabled: its own (a socket-activated
+    service's socket too), or the manager's (supervisor), or the web server's (mod_wsgi)."""
+    return [for_app(unit, settings) for unit in settings.recipe.units] or [settings.recipe.web_server.unit]
+
+
+def app_config_files(settings: Settings) -> list[str]:
+    """The recipe's own files on the server: the app's service and its configuration."""
+    return [for_app(file.path, settings) for file in settings.recipe.files]

@@ -159,7 +159,7 @@ class WaitSpec:
     region: str = ""
     http_port: int = 80
     https_port: int = 443
-    # False for an exercise's server (stage app or bare): nothing serves until the student
+    # False for an exercise's server (stage app, bare or broken): nothing serves until the student
     # makes it, so first boot's result is the whole wait.
     serves: bool = True
 
@@ -215,7 +215,7 @@ def wait_spec(
         not_serving_hint=hint,
         instance_id=instance_id,
         region=region,
-        serves=settings.stage.serves_app,
+        serves=settings.stage.answers_after_boot,
     )
 
 

@@ -454,6 +454,15 @@ class Stage:
     # The recipe's own files and steps: the app's service, the web server's site, HTTPS,
     # and the deploy's last check that every name answers.
     serves_app: bool
+    # One fault of flasklab/faults.py is applied after the finished deploy (a break-fix
+    # exercise), so nothing is expected to answer once first boot is over.
+    breaks: bool = False
+
+    @property
+    def answers_after_boot(self) -> bool:
+        """Whether the server serves the app once first boot is over (what pulumi up's wait
+        and a rehearsal ask of it); an exercise's server need not."""
+        return self.serves_app and not self.breaks
 
 
 STAGES: dict[str, Stage] = {
@@ -474,6 +483,14 @@ STAGES: dict[str, Stage] = {
             installs_app=False,
             serves_app=False,
         ),
+        Stage(
+            "broken",
+            "finding and fixing the one fault applied after the finished deploy (docs/faults.md)",
+            installs_packages=True,
+            installs_app=True,
+            serves_app=True,
+            breaks=True,
+        ),
     )
 }
 # With stage bare and the sample app, its code waits here for the student to copy it to
@@ -483,3 +500,7 @@ SAMPLE_APP_SOURCE = "/usr/local/share/flasklab/sample-app"
 CHECK_COMMAND = ServerFile("flasklab-check", "/usr/local/bin/flasklab-check", "0755", "sh")
 CHECK_MODULE = "/usr/local/lib/flasklab/check.py"
 CHECK_SPEC = "/usr/local/lib/flasklab/check-spec.json"
+# Stage broken: the fault's script (templates/faults/), which flasklab-deploy runs once the
+# app serves and then deletes, its output discarded: the student meets the fault by its
+# effects, not by a file that names it. /run is a tmpfs, gone at the next boot anyway.
+FAULT_SCRIPT = "/run/flasklab-exercise.sh"

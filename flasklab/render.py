@@ -24,10 +24,12 @@ import yaml
 from flasklab import compose, contract, rubric, server_check, server_status
 from flasklab.app_secrets import ALPHABET, AppSecrets, database_url, rules_for
 from flasklab.recipes import (
+    APP_ENV_FILE,
     BUILD_PACKAGES,
     CHECK_MODULE,
     CHECK_SPEC,
     DEPLOY_SCRIPT,
+    FAULT_SCRIPT,
     SAMPLE_APP_SOURCE,
     STATUS_MODULE,
     ServerFile,
@@ -144,6 +146,10 @@ def template_context(settings: Settings, app_secrets: AppSecrets) -> dict[str, o
         "check_module": CHECK_MODULE,
         "check_spec": CHECK_SPEC,
         "stage": settings.stage,
+        "fault_script": FAULT_SCRIPT if compose.fault_of(settings) else "",
+        "app_units": compose.app_units(settings),
+        "app_config_files": compose.app_config_files(settings),
+        "env_file": compose.for_app(APP_ENV_FILE.path, settings),
         "access_log": compose.access_log(settings),
         "idle_minutes": settings.auto_stop_idle_minutes,
         # cloud-init writes it at the end of every boot: first boot is over once it exists.

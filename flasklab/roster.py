@@ -42,6 +42,7 @@ PER_STUDENT_SETTINGS = (
     "appRepo",
     "appRef",
     "stage",
+    "fault",
 )
 # Cells that hold a list, written space-separated (`www.ana.example.org ana.example.net`).
 LIST_SETTINGS = ("serverAliases",)

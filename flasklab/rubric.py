@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flasklab import compose, contract
+from flasklab.recipes import APP_ENV_FILE
 from flasklab.rubric_texts import texts
 from flasklab.settings import Settings
 
@@ -54,7 +55,7 @@ def _service_checkpoints(settings: Settings) -> list[Checkpoint]:
         "manager": recipe.manager,
         "program": app.name,
         # The units that start the app when enabled (a socket-activated service's socket too).
-        "units": [compose.for_app(unit, settings) for unit in recipe.units] or [recipe.web_server.unit],
+        "units": compose.app_units(settings),
         "unit": f"{app.name}.service" if recipe.manager == "systemd" else recipe.web_server.unit,
     }
     checkpoints = [
@@ -133,9 +134,9 @@ def rubric(settings: Settings, reboot: bool = False) -> list[Checkpoint]:
     ]
 
 
-def text_arguments(settings: Settings, checkpoint: Checkpoint) -> dict[str, str]:
-    """What a checkpoint's title and hint may name: the app, its folder and user, the
-    server name, and the checkpoint's own arguments."""
+def text_arguments(settings: Settings, checkpoint: Checkpoint | None = None) -> dict[str, str]:
+    """What a checkpoint's (or a fault's) title and hint may name: the app, its folder and
+    user, the server name, and the checkpoint's own arguments."""
     values = {
         "app": settings.app.name,
         "dir": settings.app.dir,
@@ -147,9 +148,25 @@ def text_arguments(settings: Settings, checkpoint: Checkpoint) -> dict[str, str]
         "manager": settings.recipe.manager,
         "address": compose.app_address(settings),
         "packages": " ".join(compose.recipe_packages(settings)),
+        "units": " ".join(compose.app_units(settings)),
+        "site": compose.enabled_at_boot(settings),
+        "web_server_unit": settings.recipe.web_server.unit.removesuffix(".service"),
+        "env_file": compose.for_app(APP_ENV_FILE.path, settings),
     }
-    values.update({name: str(value) for name, value in checkpoint.args.items() if isinstance(value, str)})
+    arguments = checkpoint.args.items() if checkpoint else ()
+    values.update({name: str(value) for name, value in arguments if isinstance(value, str)})
     return values
+
+
+def fault_texts(settings: Settings, language: str) -> tuple[str, str, str]:
+    """Stage broken: (the fault's name, what the student sees, the fix) for the teacher;
+    ('', '', '') at any other stage."""
+    fault = compose.fault_of(settings)
+    if fault is None:
+        return "", "", ""
+    entry = texts(language)[fault.text_key]
+    values = text_arguments(settings)
+    return fault.name, entry["title"].format(**values), entry["hint"].format(**values)
 
 
 def title_and_hint(settings: Settings, checkpoint: Checkpoint, language: str) -> tuple[str, str]:

@@ -86,6 +86,7 @@ EFFECTS: dict[str, Effect] = {
     "appEnv": Effect.REBUILD,
     "stage": Effect.REBUILD,
     "language": Effect.REBUILD,
+    "fault": Effect.REBUILD,
     "stopSchedule": Effect.SCHEDULE,
     "startSchedule": Effect.SCHEDULE,
     "stopScheduleTimezone": Effect.SCHEDULE,

@@ -25,6 +25,7 @@ from flasklab import dns_zone, network_settings, settings_coercion
 from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
 from flasklab.dns_zone import DnsZone
+from flasklab.faults import FAULTS, applicable
 from flasklab.network_settings import network_problems, readiness_port_problems, why_not_public
 from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES, DatabaseEngine, Recipe, Stage, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
@@ -212,6 +213,9 @@ class Settings:
     # How far the deploy goes (an exercise's starting point), and the rubric's language.
     stage: Stage = STAGES["finished"]
     language: str = "en"
+    # Stage broken: the fault the teacher chose (flasklab/faults.py); '' for one chosen per
+    # student (flasklab.compose.fault_of).
+    fault: str = ""
 
     @property
     def https(self) -> bool:
@@ -536,11 +540,36 @@ def _exercise_problems(values: _Values) -> Iterator[str]:
     if values["stage"] not in STAGES:
         yield (
             f"stage: {values['stage']!r} is not a stage. Use finished (the default), app (the student "
-            f"writes the service and the site) or bare (the student does everything)."
+            f"writes the service and the site), bare (the student does everything) or broken (a finished "
+            f"server with one fault to find and fix)."
         )
+    yield from _fault_problems(values)
     if values["language"] not in LANGUAGES:
         languages = ", ".join(LANGUAGES)
         yield f"language: {values['language']!r} is not one of the rubric's languages: {languages}."
+
+
+def _fault_problems(values: _Values) -> Iterator[str]:
+    fault = values["fault"] or ""
+    if not fault:
+        return
+    if fault not in FAULTS:
+        yield f"fault: {fault!r} is not a fault of the catalogue: {', '.join(FAULTS)} (see docs/faults.md)."
+    elif values["stage"] != "broken":
+        yield (
+            f"fault: {fault} is only applied at stage broken; set stage broken too (or, in a roster, "
+            f"give the student's row the stage broken), or remove the fault."
+        )
+    elif values["recipe"] in RECIPES and fault not in _applicable(values):
+        yield (
+            f"fault: {fault} does not apply to this server (recipe {values['recipe']}, database "
+            f"{values['database']}); it can have: {', '.join(_applicable(values))}."
+        )
+
+
+def _applicable(values: _Values) -> list[str]:
+    database = values["database"] not in (None, "none")
+    return applicable(values["recipe"], database, not _text(values, "appRepo"))
 
 
 def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Iterator[str]:
@@ -613,6 +642,7 @@ def _build(values: _Values, stack: str) -> Settings:
         dns_zone=dns_zone.parse(_text(values, "dnsZone")),
         stage=STAGES[values["stage"]],
         language=values["language"],
+        fault=values["fault"] or "",
     )
 
 

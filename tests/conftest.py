@@ -446,8 +446,9 @@ def key_pair(tmp_path) -> tuple[Path, str]:
     return private, private.with_suffix(".pem.pub").read_text().strip()
 
 
-# Boot tests that boot more than one container, one after another: the longest.
-SEVERAL_BOOTS = ("test_benchmarks.py", "test_rehearsal_isolation.py", "reboot")
+# Boot tests that boot more than one container, one after another, or take one through
+# many rounds of grading (every fault of the catalogue on one server): the longest.
+SEVERAL_BOOTS = ("test_benchmarks.py", "test_rehearsal_isolation.py", "reboot", "test_fault_boot.py")
 
 
 def pytest_collection_modifyitems(items):

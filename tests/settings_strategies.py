@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from flasklab.app_secrets import SECRET_SETTINGS
 from flasklab.contract import LINE_BREAKS
+from flasklab.faults import FAULTS
 from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES
 from flasklab.reserved_names import TAKEN_NAMES
 from flasklab.rubric_texts import LANGUAGES
@@ -162,6 +163,7 @@ SETTING_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "tlsEmail": _mostly("", "teacher@example.org", 'a$b`c"@school.org'),
     "stage": _mostly(*STAGES),
     "language": _mostly(*LANGUAGES),
+    "fault": _mostly("", *FAULTS),
     "autoStopIdleMinutes": _ints,
     "stopSchedule": _mostly("", "0 22 * * *", "30 21 * 1-6,9-12 MON-FRI", "0 22 1 * 1", "61 * * * *"),
     "startSchedule": _mostly("", "30 7 * * 1-5", "0 8 * 1-6,9-12 MON-FRI", "0 22 * * *", "0 8 15 * 1"),

@@ -10,6 +10,7 @@ import stat
 from html.parser import HTMLParser
 from pathlib import Path
 
+import markupsafe
 import pytest
 
 from flasklab.__main__ import main
@@ -183,6 +184,23 @@ def test_a_secret_in_the_stack_file_does_not_stop_the_handouts(handout_project):
     handout_project.stack(sshPrivateKey={"secure": "v1:AAAAencrypted"}, language="sv")
     assert handout(handout_project) == 0
     assert 'lang="sv"' in page_of(handout_project, "ana")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_broken_servers_page_sets_the_exercise_and_never_names_the_fault(handout_project, language):
+    from flasklab.faults import FAULTS
+
+    handout_project.stack(stage="broken", language=language)
+    assert handout(handout_project) == 0
+    for student in STUDENTS:
+        settings = load_stack(STACK, student=student)
+        assert settings.stage.name == "broken"
+        folder = folder_of(handout_project, student)
+        page = page_of(handout_project, student)
+        assert str(markupsafe.escape(texts(language)["stage_broken"])) in page
+        for name in FAULTS:
+            for file in folder.iterdir():
+                assert name not in file.read_text(errors="replace"), (name, file)
 
 
 @pytest.mark.parametrize("stage", ["app", "bare"])

@@ -83,6 +83,7 @@ CHANGES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     # Only servers at a stage with work left carry flasklab-check's texts (class grade's
     # follow the stack at once).
     "language": ({"stage": "app"}, {"language": "es"}),
+    "fault": ({"stage": "broken", "fault": "app-owner"}, {"fault": "unit-not-enabled"}),
     "stopSchedule": ({}, SCHEDULE),
     "startSchedule": (SCHEDULE, {"startSchedule": "30 7 * * 1-5"}),
     "stopScheduleTimezone": (SCHEDULE, {"stopScheduleTimezone": "Europe/Stockholm"}),

@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "handout",
         "a folder per student: their page (their language) and their key; --mail to send them",
     ),
+    "faults": (
+        "faults",
+        "stage broken: each student's fault, what they see, the checkpoints it fails and the fix",
+    ),
     "rebuild": ("rebuild", "make students' servers anew from the stack's settings (old disks snapshotted)"),
     "snapshots": (
         "disks",

@@ -33,7 +33,7 @@ class Target:
     database_port: int = 0
     # A public key the login user accepts, as EC2 gives the key pair's ('' for none).
     ssh_public_key: str = ""
-    # False for an exercise's server (stage app or bare): first boot is the whole rehearsal.
+    # False for an exercise's server (stage app, bare or broken): first boot is the whole rehearsal.
     serves: bool = True
 
     @property
@@ -67,5 +67,5 @@ def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Tar
         if settings.tls.enabled_at_boot == "https"
         else "",
         database_port=settings.database.port if settings.database else 0,
-        serves=settings.stage.serves_app,
+        serves=settings.stage.answers_after_boot,
     )
