@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ import pytest
 from flasklab import compose
 from flasklab.recipes import LETSENCRYPT_FILES
 from flasklab.rehearsal import acme, metadata, runs
+from flasklab.rehearsal.run import RehearsalRefused, check_prerequisites
 from flasklab.rehearsal.target import target_for
 from flasklab.render import render_files
 from flasklab.stacks import load_stack
@@ -233,3 +235,13 @@ def test_a_letsencrypt_stack_is_rehearsed_with_the_acme_server_and_https_by_name
     assert acme.ACME_DIRECTORY not in target.user_data and "pebble" not in target.user_data
     assert not target_for(load_stack("t003-supervisor", {"stage": "app"})).acme
     assert not target_for(load_stack("dev")).acme
+
+
+def test_without_pebble_a_letsencrypt_rehearsal_is_refused_with_the_package_to_install(monkeypatch):
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda program: None if "pebble" in program else real_which(program))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    check_prerequisites(acme_server=False)  # the other stacks need no pebble
+    with pytest.raises(RehearsalRefused) as refused:
+        check_prerequisites(acme_server=True)
+    assert "pebble is missing: `apt-get install pebble` (or scripts/setup.sh)" in str(refused.value)

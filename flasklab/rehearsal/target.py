@@ -49,6 +49,12 @@ class Target:
         return f"{self.scheme}://{self.server_names[0]}/"
 
 
+def asks_for_certificate(settings: Settings) -> bool:
+    """Whether the server asks an ACME server for its certificate (tls letsencrypt), which
+    the rehearsal then runs (acme.py). An exercise's server asks for none."""
+    return settings.tls.acme and settings.stage.serves_app
+
+
 def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Target:
     """What to boot for these settings, with throwaway secrets unless some are given."""
     app_secrets = app_secrets or generate_locally(settings)
@@ -67,7 +73,7 @@ def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Tar
         certificate=f"{compose.tls_dir(settings)}/fullchain.pem"
         if settings.tls.enabled_at_boot == "https"
         else "",
-        acme=settings.tls.acme and settings.stage.serves_app,  # an exercise asks for no certificate
+        acme=asks_for_certificate(settings),
         database_port=settings.database.port if settings.database else 0,
         serves=settings.stage.serves_app,
     )
