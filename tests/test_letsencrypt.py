@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from flasklab import compose
+from flasklab import compose, probes, readiness
 from flasklab.recipes import LETSENCRYPT_FILES
 from flasklab.rehearsal import acme, metadata, runs
 from flasklab.rehearsal.run import RehearsalRefused, check_prerequisites
@@ -248,3 +248,21 @@ def test_without_pebble_a_letsencrypt_rehearsal_is_refused_with_the_package_to_i
     with pytest.raises(RehearsalRefused) as refused:
         check_prerequisites(acme_server=True)
     assert "pebble is missing: `apt-get install pebble` (or scripts/setup.sh)" in str(refused.value)
+
+
+def test_pulumi_ups_wait_counts_a_server_that_already_switched_to_https(settings, monkeypatch):
+    """With dnsZone the certificate may come while `pulumi up` still waits: plain HTTP then
+    only redirects, and the site over HTTPS with a trusted certificate counts as served."""
+    spec = readiness.wait_spec(settings, PUBLIC_IP, None)
+    certified = spec.certified_site()
+    assert not spec.https and certified is not None
+    assert (certified.https, certified.verify, certified.ca_pem) == (True, True, "")
+
+    def switched_to_https(site, expect, found):
+        if not site.https:
+            found.problems.append(f"http://{settings.server_name}/ redirects more than 3 times")
+
+    monkeypatch.setattr(probes, "app_pages", switched_to_https)
+    assert readiness.wait_until_serving(spec.site(), spec.expectation(), 0) != []
+    assert readiness.wait_until_serving(spec.site(), spec.expectation(), 0, certified=certified) == []
+    assert readiness.wait_spec(load_stack("dev"), PUBLIC_IP, None).certified_site() is None
