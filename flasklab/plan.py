@@ -180,13 +180,14 @@ def hosts_line_of(address: str, names: tuple[str, ...]) -> str:
 
 
 def https_command(settings: Settings, public_ip: str) -> str:
-    """What the teacher runs if the Let's Encrypt certificate could not be had at first boot."""
+    """What the teacher runs if the server did not get its Let's Encrypt certificate by itself."""
     if settings.tls.name != "letsencrypt":
         return ""
     names = " and ".join(settings.server_names)
     return (
-        f"Once DNS resolves {names} to {public_ip} (an A record each), if {site_url(settings)} does "
-        f"not answer yet, run on the server (see sshCommand): {LETSENCRYPT_COMMAND}"
+        f"Once DNS resolves {names} to {public_ip} (an A record each), the server gets its "
+        f"certificate by itself within minutes; if {site_url(settings)} does not answer then, "
+        f"run on the server (see sshCommand): {LETSENCRYPT_COMMAND}"
     )
 
 

@@ -109,14 +109,23 @@ def full_expectation(settings: Settings) -> Expectation:
     )
 
 
-def wait_until_serving(site: Site, expect: Expectation, timeout: float) -> list[str]:
+def wait_until_serving(
+    site: Site, expect: Expectation, timeout: float, certified: Site | None = None
+) -> list[str]:
     """Poll until every name serves (then []), or the timeout passes (then the problems
     of the last try). Only the pages: what the rehearsal checks further is the same
-    user-data's, already proven."""
+    user-data's, already proven. `certified`: the site over HTTPS with a trusted
+    certificate, which counts too (a Let's Encrypt server that got its certificate
+    redirects plain HTTP there)."""
     deadline = time.monotonic() + timeout
     while True:
         found = probes.SiteCheck()
         probes.app_pages(site, expect, found)
+        if found.problems and certified is not None:
+            over_https = probes.SiteCheck()
+            probes.app_pages(certified, expect, over_https)
+            if not over_https.problems:
+                return []
         if not found.problems or time.monotonic() > deadline:
             return found.problems
         time.sleep(POLL_SECONDS)
@@ -162,6 +171,15 @@ class WaitSpec:
     # False for an exercise's server (stage app, bare or broken): nothing serves until the student
     # makes it, so first boot's result is the whole wait.
     serves: bool = True
+    # tls letsencrypt: plain HTTP until the server has its certificate, then HTTPS (its
+    # timer asks as soon as DNS points at it, maybe during this wait).
+    https_once_certified: bool = False
+
+    def certified_site(self) -> Site | None:
+        """The site over HTTPS with a certificate this machine trusts, when that counts too."""
+        if not self.https_once_certified:
+            return None
+        return dataclasses.replace(self.site(), https=True, ca_pem="", verify=True)
 
     def site(self) -> Site:
         return Site(
@@ -216,6 +234,7 @@ def wait_spec(
         instance_id=instance_id,
         region=region,
         serves=settings.stage.answers_after_boot,
+        https_once_certified=settings.tls.acme,
     )
 
 
@@ -273,7 +292,9 @@ def run_wait(spec: WaitSpec) -> tuple[str, Verdict]:
         return f"flasklab: {spec.who} is {summary}; it serves once the student makes it", Verdict(
             True, summary, seconds
         )
-    problems = wait_until_serving(spec.site(), spec.expectation(), spec.timeout_seconds)
+    problems = wait_until_serving(
+        spec.site(), spec.expectation(), spec.timeout_seconds, spec.certified_site()
+    )
     if problems:
         text = "\n".join(
             [spec.not_serving_intro, *(f"  - {problem}" for problem in problems), spec.not_serving_hint]

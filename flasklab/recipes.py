@@ -164,6 +164,21 @@ IDLE_STOP_FILES = (
 )
 IDLE_STOP_STEP = "idle-stop.sh"
 
+# tls letsencrypt: flasklab-letsencrypt gets the certificate (the teacher may run it too);
+# a timer runs it by itself once DNS points at the server, with a back-off.
+LETSENCRYPT_FILES = (
+    ServerFile("flasklab-letsencrypt", "/usr/local/sbin/flasklab-letsencrypt", "0755", "sh"),
+    ServerFile(
+        "flasklab-letsencrypt-when-ready", "/usr/local/sbin/flasklab-letsencrypt-when-ready", "0755", "sh"
+    ),
+    ServerFile(
+        "flasklab-letsencrypt.service", "/etc/systemd/system/flasklab-letsencrypt.service", checker="systemd"
+    ),
+    ServerFile(
+        "flasklab-letsencrypt.timer", "/etc/systemd/system/flasklab-letsencrypt.timer", checker="systemd"
+    ),
+)
+
 NGINX = WebServer(
     name="nginx",
     packages=("nginx",),
@@ -223,11 +238,12 @@ TLS_MODES: dict[str, TlsMode] = {
             certificate_source="Let's Encrypt",
             packages=("certbot",),
             acme=True,
-            # HTTP first: the certificate needs DNS to point at the server, which may come later.
+            # HTTP first: the certificate needs DNS to point at the server, which may come later
+            # (flasklab-letsencrypt.timer then switches the site to HTTPS).
             http_site=True,
             https_site=True,
             enabled_at_boot="http",
-            files=(ServerFile("flasklab-letsencrypt", "/usr/local/sbin/flasklab-letsencrypt", "0755", "sh"),),
+            files=LETSENCRYPT_FILES,
             steps_before_site=(),
             steps_after_site=("letsencrypt.sh",),
         ),

@@ -20,11 +20,14 @@ fi
 # openssl: the tests' certificates. debootstrap: the images. systemd-container
 # (systemd-nspawn): the containers. iproute2, slirp4netns: each rehearsal's own network.
 # openssh-client: the tests log in to rehearsed servers as `pulumi up` does to EC2's.
+# pebble: Let's Encrypt's test ACME server, which issues a rehearsed `tls: letsencrypt`
+# server its certificate (docs/letsencrypt.md); two programs, no service, started only by
+# such a rehearsal, in its own network (a 2.7 MB download: the other rehearsals lose nothing).
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \
     python3 python3-venv python3-pip git curl ca-certificates openssl \
-    debootstrap systemd-container iproute2 slirp4netns openssh-client
+    debootstrap systemd-container iproute2 slirp4netns openssh-client pebble
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

@@ -341,7 +341,7 @@ def program_runner(monkeypatch: pytest.MonkeyPatch):
         runtime_config.set_all_config(config, [f"flasklab:{key}" for key in secret_keys])
         from flasklab import readiness
 
-        def recorded_check(site, expect, timeout):
+        def recorded_check(site, expect, timeout, certified=None):
             with result.lock:
                 result.http_checks.append((site, expect, timeout))
                 result.checks_running += 1

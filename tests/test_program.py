@@ -318,8 +318,9 @@ def test_letsencrypt_stack_says_how_to_get_the_certificate_once_dns_points(run_p
     assert outputs["url"] == "https://microblog.example.org/"
     assert outputs["httpsCommand"] == (
         f"Once DNS resolves microblog.example.org and www.microblog.example.org to {FAKE_IP} "
-        f"(an A record each), if https://microblog.example.org/ does not answer yet, "
-        f"run on the server (see sshCommand): sudo flasklab-letsencrypt"
+        f"(an A record each), the server gets its certificate by itself within minutes; if "
+        f"https://microblog.example.org/ does not answer then, run on the server (see sshCommand): "
+        f"sudo flasklab-letsencrypt"
     )
     assert "httpsCommand" not in run_program("dev").outputs
 

@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import shlex
+import socket
+import ssl
 import stat
 import subprocess
 import time
@@ -56,16 +58,16 @@ def test_example_stack_boots_and_serves_every_server_name(rehearsal_of, stack):
     assert_served_by_the_recipes_programs(rehearsal, settings)
     assert_env_file_is_private(rehearsal, settings)
     assert_login_user_manages_the_app(rehearsal, settings)
-    assert_status_says_ready(rehearsal)
+    assert_status_says_ready(rehearsal, settings)
     if settings.tls.name == "letsencrypt":
-        assert_letsencrypt_waits_for_dns(rehearsal, settings)
+        assert_letsencrypt_certificate_issued(rehearsal, settings)
     assert_full_marks(rehearsal, settings)
 
 
 def assert_full_marks(rehearsal: Rehearsal, settings) -> None:
     """The rubric agrees with the recipe: a finished server passes every checkpoint, its
     on-server ones run as `class grade` runs them (flasklab's checker as root) and the rest
-    from outside (Let's Encrypt's HTTPS waits for DNS, which a rehearsal never has)."""
+    from outside."""
     (rehearsal.root / "var/tmp/flasklab-grade-check.py").write_text(grade.SOURCE.read_text())
     spec = json.dumps(rubric.server_spec(settings), separators=(",", ":"))
     command = f"python3 /var/tmp/flasklab-grade-check.py --json --spec-json {shlex.quote(spec)}"
@@ -74,24 +76,41 @@ def assert_full_marks(rehearsal: Rehearsal, settings) -> None:
     server = Server(settings.stack, settings, rehearsal.container.address, settings.server_names)
     outside = grade.outside_marks(server, deadline=time.monotonic() + 60)
     failing |= {mark.key: mark.evidence for mark in outside if not mark.passed}
-    assert set(failing) == ({"https"} if settings.tls.name == "letsencrypt" else set()), failing
+    assert failing == {}, failing
 
 
-def assert_status_says_ready(rehearsal: Rehearsal) -> None:
+def assert_status_says_ready(rehearsal: Rehearsal, settings) -> None:
     """A student runs flasklab-status, without sudo, and learns the server is ready."""
     result = run_inside(rehearsal, "flasklab-status", user=login_user(rehearsal))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"flasklab: ready: {rehearsal.target.url} is served" in result.stdout
+    assert f"flasklab: ready: {compose.boot_url(settings)} is served" in result.stdout
 
 
-def assert_letsencrypt_waits_for_dns(rehearsal: Rehearsal, settings) -> None:
-    """Offline, as before DNS points at a server, certbot cannot get a certificate: the
-    install goes on, the site serves plain HTTP, and the log says the one command to run."""
-    output = (rehearsal.root / "var/log/cloud-init-output.log").read_text()
-    assert "flasklab: no certificate yet" in output
-    assert "flasklab: once DNS resolves" in output and "run: sudo flasklab-letsencrypt" in output
+def assert_letsencrypt_certificate_issued(rehearsal: Rehearsal, settings) -> None:
+    """With every name pointing at it (the rehearsal's DNS), the server got its certificate
+    by itself: flasklab-letsencrypt.timer found the names resolving to its public address
+    (the rehearsal's instance metadata), certbot asked pebble (the rehearsal's Let's
+    Encrypt), pebble validated each name over http://NAME/ and issued the certificate, the
+    site switched to HTTPS (the probes checked its pages and the redirect) and the timer
+    stopped. Each name is served with that certificate, which chains to pebble's root."""
+    context = ssl.create_default_context(cafile=str(rehearsal.site.ca_file))
+    for name in settings.server_names:
+        with (
+            socket.create_connection((rehearsal.container.address, 443), timeout=10) as connection,
+            context.wrap_socket(connection, server_hostname=name) as tls,
+        ):
+            certificate = tls.getpeercert()
+        assert certificate is not None
+        alt_names = {value for kind, value in certificate["subjectAltName"] if kind == "DNS"}
+        assert alt_names == set(settings.server_names), certificate
+        issuer = dict(field for rdn in certificate["issuer"] for field in rdn)
+        assert issuer["commonName"].startswith("Pebble Intermediate CA"), issuer
+    journal = run_inside(rehearsal, "journalctl --unit flasklab-letsencrypt --no-pager --quiet").stdout
+    assert "serves the app with a Let's Encrypt certificate" in journal, journal
+    timer = run_inside(rehearsal, "systemctl is-enabled flasklab-letsencrypt.timer").stdout.strip()
+    assert timer == "disabled", journal
     enabled = rehearsal.root / "etc/nginx/sites-enabled" / settings.app.name
-    assert os.readlink(enabled) == f"/etc/nginx/sites-available/{settings.app.name}"
+    assert os.readlink(enabled) == f"/etc/nginx/sites-available/{settings.app.name}-https"
     result = run_inside(rehearsal, "systemctl is-enabled certbot.timer")
     assert result.stdout.strip() == "enabled", result
 
@@ -139,12 +158,12 @@ def assert_login_user_manages_the_app(rehearsal: Rehearsal, settings) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # serving again after the restart
         try:
-            if probes.request(rehearsal.site, name, https=False).status == 200:
+            if probes.request(rehearsal.site, name).status == 200:  # over HTTPS once it has it
                 return
         except OSError:
             pass
         time.sleep(0.5)
-    raise AssertionError(f"http://{name}/ does not answer after the login user restarted the app")
+    raise AssertionError(f"{rehearsal.site.url(name)} does not answer after the login user restarted the app")
 
 
 @pytest.mark.parametrize("release", ["12", "13"])

@@ -26,6 +26,8 @@ ALLOWED_PACKAGES = {
     *("debootstrap", "systemd-container", "iproute2", "slirp4netns"),
     # ssh: the tests log in to rehearsed servers as `pulumi up` logs in to EC2's.
     "openssh-client",
+    # pebble: Let's Encrypt's test server, for the rehearsal of a `tls: letsencrypt` stack.
+    "pebble",
 }
 # Commands that start, stop, enable or disable services.
 SERVICE_COMMANDS = {"systemctl", "service", "update-rc.d", "invoke-rc.d", "deb-systemd-invoke", "telinit"}

@@ -284,7 +284,8 @@ class ServerCheck:
                 self.ssh_done.wait(self.time_left() / 2)
             return self._site(certificate=self.certificate)
         if settings.tls.acme:
-            # Let's Encrypt: HTTPS once the teacher ran httpsCommand (DNS had to point at it first).
+            # Let's Encrypt: HTTPS once DNS points at the server (its timer then gets the
+            # certificate), or once the teacher ran httpsCommand.
             trusted = dataclasses.replace(self._site(), https=True, verify=True)
             if probes.serves(trusted, expect, trusted.names[0], timeout=self.time_left()):
                 return trusted
@@ -292,7 +293,8 @@ class ServerCheck:
                 "not yet",
                 [
                     f"https://{trusted.names[0]}/ has no trusted certificate yet: once DNS points at "
-                    f"{self.server.address}, run `sudo flasklab-letsencrypt` on the server"
+                    f"{self.server.address}, the server gets one within minutes (journalctl -u "
+                    f"flasklab-letsencrypt), or run `sudo flasklab-letsencrypt` on the server"
                 ],
             )
             return self._site()

@@ -134,10 +134,16 @@ def _site(server: Server, deadline: float) -> probes.Site:
     """The site as a student's browser reaches it (HTTPS not verified: a self-signed
     certificate is the exercise's, whichever the student made)."""
     site = readiness.site_at(server.settings, server.address)
+    https = site.https
+    if server.settings.tls.acme:
+        # Let's Encrypt: plain HTTP until the server has its certificate (its timer asks once
+        # DNS points at it), then HTTPS with the redirect: the site is graded as it serves now.
+        https = not probes.reachable(dataclasses.replace(site, deadline=deadline), server.https_port)
     return dataclasses.replace(
         site,
         names=server.names,
-        verify=not site.https,
+        https=https,
+        verify=not https,
         http_port=server.http_port,
         https_port=server.https_port,
         deadline=deadline,

@@ -20,7 +20,7 @@ from rich.table import Table
 from flasklab.rehearsal import report, runs
 from flasklab.rehearsal.report import Outcome
 from flasklab.rehearsal.run import Rehearsal, RehearsalRefused, check_prerequisites
-from flasklab.rehearsal.target import target_for
+from flasklab.rehearsal.target import asks_for_certificate, target_for
 from flasklab.settings import Settings
 
 # Memory one rehearsal may take (its database, web and app servers, apt and pip).
@@ -103,7 +103,8 @@ def rehearse(stacks: list[Settings], keep: bool = False, jobs: int = 0) -> int:
     """The command. Reports go to standard output, progress to standard error."""
     stop_on_sigterm()
     try:
-        check_prerequisites()
+        # pebble & co. only for a stack that asks Let's Encrypt (acme.py).
+        check_prerequisites(any(asks_for_certificate(settings) for settings in stacks))
     except RehearsalRefused as error:
         Console(stderr=True).print(str(error), markup=False)
         return 2

@@ -56,6 +56,19 @@ class Container:
         return self._record.root
 
     @property
+    def record_folder(self) -> Path:
+        """The run's folder on this machine: the root, the logs, the rehearsal's own files."""
+        return self._record.folder
+
+    @property
+    def network(self) -> network.Network:
+        return self._record.network
+
+    def note_helpers(self, pids: list[int]) -> None:
+        """Processes started for this run (acme.py), stopped with it even if its owner dies."""
+        runs.note_helpers(self._record, pids)
+
+    @property
     def console_log(self) -> Path:
         return self._record.folder / "console.log"
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from flasklab import plan, probes
-from flasklab.rehearsal import report, server_logs
+from flasklab.rehearsal import acme, report, server_logs
 from flasklab.rehearsal.container import Container
 from flasklab.rehearsal.report import Outcome
 from flasklab.rehearsal.target import Target
@@ -38,11 +39,13 @@ class RehearsalRefused(Exception):
     """The rehearsal cannot run on this machine as it is; the message says why and what to do."""
 
 
-def check_prerequisites() -> None:
+def check_prerequisites(acme_server: bool = False) -> None:
+    """What a rehearsal runs here, and pebble & co. for a letsencrypt stack's."""
     problems = []
     if os.geteuid() != 0:
         problems.append("run it as root: it builds a root filesystem and boots a container.")
-    for program, package in PROGRAMS.items():
+    programs = {**PROGRAMS, **(acme.PROGRAMS if acme_server else {})}
+    for program, package in programs.items():
         if shutil.which(program) is None:
             problems.append(f"{program} is missing: `apt-get install {package}` (or scripts/setup.sh).")
     if problems:
@@ -91,6 +94,8 @@ class Rehearsal:
             self.progress,
             ssh_public_key=target.ssh_public_key,
         )
+        # A letsencrypt target's ACME server, instance metadata and their DNS (acme.py).
+        self.acme_processes: list[subprocess.Popen] = []
 
     def progress(self, message: str) -> None:
         self._progress(f"[{time.monotonic() - self._started:6.1f}s] {message}")
@@ -103,20 +108,33 @@ class Rehearsal:
     def site(self) -> probes.Site:
         """The container's site, as the probes reach it: at the container's address."""
         certificate = self.target.certificate
+        ca_file = self.root / certificate.lstrip("/") if certificate else None
+        if self.target.acme:  # the certificate pebble issued, from pebble's root
+            ca_file = self.container.record_folder / acme.ROOT_FILE
         return probes.Site(
             address=self.container.address,
             names=self.target.server_names,
-            https=bool(certificate),
-            ca_file=self.root / certificate.lstrip("/") if certificate else None,
+            https=self.target.scheme == "https",
+            ca_file=ca_file,
             http_port=HTTP_PORT,
             https_port=HTTPS_PORT,
         )
 
     def prepare(self) -> None:
-        check_prerequisites()
+        check_prerequisites(self.target.acme)
         self.container.prepare()
+        if self.target.acme:
+            acme.prepare_root(
+                self.root, self.container.record_folder, self.container.address, self.target.server_names
+            )
 
     def boot(self) -> None:
+        if self.target.acme and not self.acme_processes:
+            self.progress(f"starting pebble, the rehearsal's Let's Encrypt, at {acme.ACME_DIRECTORY}")
+            self.acme_processes = acme.start(
+                self.container.network, self.container.record_folder, self.container.address
+            )
+            self.container.note_helpers([process.pid for process in self.acme_processes])
         self.container.boot()
 
     def wait(self, timeout: float = BOOT_TIMEOUT) -> Outcome:
@@ -203,6 +221,8 @@ class Rehearsal:
         self.container.stop()
 
     def remove(self) -> None:
+        self.container.stop()
+        acme.stop(self.acme_processes)
         self.container.remove()
 
     @property

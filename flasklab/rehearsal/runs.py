@@ -2,8 +2,9 @@
 network), its container's folder, the processes it started and the process that owns it.
 
 A record whose owner is gone (a rehearsal killed with SIGKILL, or a crash) is cleaned up
-by the next rehearsal: its container and slirp4netns are stopped, its network and folder
-removed. Kept rehearsals (--keep) are left alone until `python -m flasklab clean`.
+by the next rehearsal: its container, slirp4netns and a letsencrypt rehearsal's ACME
+server (HELPERS_FILE) are stopped, its network and folder removed. Kept rehearsals
+(--keep) are left alone until `python -m flasklab clean`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ RUNS_DIR = Path("/var/lib/flasklab/runs")
 LOCK_FILE = RUNS_DIR / ".lock"
 # A run's folder: flasklab-<index>-<stack>.
 _RUN_FOLDER = re.compile(r"^flasklab-\d+-")
+# In a run's folder: the PIDs of the processes a letsencrypt rehearsal starts beside its
+# container (acme.py), one a line. A file of its own, not a field of RunRecord: a record
+# must stay readable by every flasklab version that may run rehearsals on this machine.
+HELPERS_FILE = "helpers.pids"
 # How long a container may take to power off after SIGTERM before it is killed.
 STOP_SECONDS = 60
 
@@ -133,10 +138,23 @@ def _stop_process(pid: int, seconds: float) -> None:
         pass
 
 
+def note_helpers(record: RunRecord, pids: list[int]) -> None:
+    (record.folder / HELPERS_FILE).write_text("".join(f"{pid}\n" for pid in pids))
+
+
+def helper_pids(record: RunRecord) -> list[int]:
+    try:
+        return [int(line) for line in (record.folder / HELPERS_FILE).read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def release(record: RunRecord) -> None:
     """Stop the record's processes, remove its network, folder and record."""
     _stop_process(record.container_pid, STOP_SECONDS)
     _stop_process(record.outbound_pid, 5)
+    for pid in helper_pids(record):
+        _stop_process(pid, 5)
     network.remove(record.network)
     shutil.rmtree(record.folder, ignore_errors=True)
     record.path.unlink(missing_ok=True)

@@ -29,6 +29,9 @@ class Target:
     # HTTPS with a certificate made on the server: its path there ('' for plain HTTP),
     # which the probes trust for the server names.
     certificate: str = ""
+    # tls letsencrypt: the rehearsal runs an ACME server (acme.py) and the site must come
+    # to serve HTTPS with the certificate the server got from it.
+    acme: bool = False
     # The database's port, which must listen on localhost only (0 for no database).
     database_port: int = 0
     # A public key the login user accepts, as EC2 gives the key pair's ('' for none).
@@ -38,13 +41,18 @@ class Target:
 
     @property
     def scheme(self) -> str:
-        return "https" if self.certificate else "http"
+        return "https" if self.certificate or self.acme else "http"
 
     @property
     def url(self) -> str:
-        """The site's address in a rehearsal: a Let's Encrypt site serves plain HTTP here,
-        as it does on a server whose DNS does not point at it yet."""
+        """The site's address in a rehearsal: HTTPS once the server has its certificate."""
         return f"{self.scheme}://{self.server_names[0]}/"
+
+
+def asks_for_certificate(settings: Settings) -> bool:
+    """Whether the server asks an ACME server for its certificate (tls letsencrypt), which
+    the rehearsal then runs (acme.py). An exercise's server asks for none."""
+    return settings.tls.acme and settings.stage.serves_app
 
 
 def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Target:
@@ -60,12 +68,12 @@ def target_for(settings: Settings, app_secrets: AppSecrets | None = None) -> Tar
         units=tuple(compose.units(settings)),
         logs=tuple(compose.logs(settings)),
         read_only_binds=(app.repo.removeprefix("file://"),) if app.repo.startswith("file://") else (),
-        # HTTPS from first boot means a certificate the server made itself. (Let's Encrypt
-        # cannot issue offline: such a rehearsal serves plain HTTP, as a server whose DNS
-        # does not point at it yet.)
+        # HTTPS from first boot means a certificate the server made itself; Let's Encrypt's
+        # comes from the rehearsal's ACME server, once the server asks for it.
         certificate=f"{compose.tls_dir(settings)}/fullchain.pem"
         if settings.tls.enabled_at_boot == "https"
         else "",
+        acme=asks_for_certificate(settings),
         database_port=settings.database.port if settings.database else 0,
         serves=settings.stage.answers_after_boot,
     )
