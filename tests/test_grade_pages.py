@@ -126,3 +126,31 @@ def test_the_page_forbids_scripts_even_if_markup_got_through():
     page = grade_pages.render_student_page(grade_of("ana", "en", set(), HOSTILE), "now")
     assert "default-src 'none'" in page
     assert "<img" not in page and "&lt;img" in page
+
+
+def test_a_broken_servers_fault_is_on_the_teachers_index_and_csv_never_on_the_students_page(tmp_path):
+    """Stage broken: class grade says which fault each server was given where the teacher
+    reads (the index, the run's CSV), never on the page the student gets."""
+    from flasklab.classroom import grade as grading
+    from flasklab.classroom.check_server import Server
+    from flasklab.classroom.grade_export import write_grades_csv
+
+    settings = load_stack("dev", {"stage": "broken", "fault": "app-owner"})
+    server = Server("ana", settings, "192.0.2.7", settings.server_names)
+    nothing = lambda *_: []  # noqa: E731 (the marks themselves are not what this test is about)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(grading, "server_marks", nothing)
+        patch.setattr(grading, "outside_marks", nothing)
+        graded = grading.grade_server(server, timeout=5, ssh=None)  # type: ignore[arg-type]
+    assert graded.fault == "app-owner"
+    unbroken = grade_of("ben", "en", set(), "fine")
+    grades_csv = tmp_path / "grades-20261206T060000Z.csv"
+    index = grade_pages.write_pages("dev", [graded, unbroken], grades_csv, "2026-12-06 06:00 UTC", "en")
+    cells = [attrs for tag, attrs in dom_of(index).elements if tag == "td" and attrs.get("class") == "fault"]
+    assert len(cells) == 2
+    assert "app-owner" in index.read_text()
+    assert "app-owner" not in (index.parent / "ana.html").read_text()
+    write_grades_csv([graded, unbroken], grades_csv)
+    totals = [row for row in grades_csv.read_text().splitlines() if ",total," in row]
+    assert totals[0].startswith("ana,") and "fault: app-owner" in totals[0]
+    assert "fault" not in totals[1]

@@ -31,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flasklab import probes, readiness, rubric, server_check
+from flasklab import compose, probes, readiness, rubric, server_check
 from flasklab.classroom import grade_reboot
 from flasklab.classroom.check import add_server_arguments, key_files, plan_servers, usage_problems
 from flasklab.classroom.check_server import Server, SshOptions, ssh_command, ssh_failure
@@ -66,6 +66,9 @@ class Grade:
     address: str
     marks: tuple[Mark, ...]
     language: str = "en"  # the class's, for the student's page
+    # Stage broken: the fault the server was given, for the teacher's index and CSV only
+    # (never the student's page: finding it is the exercise).
+    fault: str = ""
 
     @property
     def score(self) -> int:
@@ -226,7 +229,10 @@ def grade_server(
         marks = on_server.result() + outside.result()
     if reboot_timeout is not None:
         marks.append(survives_reboot_mark(server, reboot_timeout, timeout, ssh))
-    return Grade(server.student, server.address, tuple(marks), server.settings.language)
+    fault = compose.fault_of(server.settings)
+    return Grade(
+        server.student, server.address, tuple(marks), server.settings.language, fault.name if fault else ""
+    )
 
 
 def grade_servers(

@@ -94,4 +94,6 @@ def write_grades_csv(grades: Sequence[Grade], path: Path) -> None:
                         mark.hint,
                     ]
                 )
-            writer.writerow([grade.student, grade.address, "total", "", grade.total, grade.score, "", ""])
+            # Stage broken: the fault given, on the total's row (the teacher's file).
+            fault = f"fault: {grade.fault}" if grade.fault else ""
+            writer.writerow([grade.student, grade.address, "total", "", grade.total, grade.score, fault, ""])

@@ -55,7 +55,8 @@ def render_student_page(grade: Grade, graded_at: str) -> str:
 def render_index(stack: str, grades: Sequence[Grade], graded_at: str, language: str) -> str:
     rows = [(grade, quote(page_name(grade.student))) for grade in grades]
     template = ENVIRONMENT.get_template("grade_index.html.j2")
-    return template.render(stack=stack, rows=rows, labels=labels(language), graded_at=graded_at)
+    faults = any(grade.fault for grade in grades)
+    return template.render(stack=stack, rows=rows, labels=labels(language), graded_at=graded_at, faults=faults)
 
 
 def pages_folder(grades_csv: Path) -> Path:
