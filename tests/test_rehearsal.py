@@ -109,10 +109,21 @@ def assert_letsencrypt_certificate_issued(rehearsal: Rehearsal, settings) -> Non
     assert "serves the app with a Let's Encrypt certificate" in journal, journal
     timer = run_inside(rehearsal, "systemctl is-enabled flasklab-letsencrypt.timer").stdout.strip()
     assert timer == "disabled", journal
-    enabled = rehearsal.root / "etc/nginx/sites-enabled" / settings.app.name
-    assert os.readlink(enabled) == f"/etc/nginx/sites-available/{settings.app.name}-https"
+    assert https_site_enabled(rehearsal, settings)
     result = run_inside(rehearsal, "systemctl is-enabled certbot.timer")
     assert result.stdout.strip() == "enabled", result
+
+
+def https_site_enabled(rehearsal: Rehearsal, settings) -> bool:
+    """The web server's HTTPS site is the enabled one (and the plain HTTP one is not)."""
+    app = settings.app.name
+    if settings.recipe.web_server.name == "apache":
+        enabled = rehearsal.root / "etc/apache2/sites-enabled"
+        return (enabled / f"{app}-https.conf").exists() and not (enabled / f"{app}.conf").exists()
+    return (
+        os.readlink(rehearsal.root / "etc/nginx/sites-enabled" / app)
+        == f"/etc/nginx/sites-available/{app}-https"
+    )
 
 
 def assert_served_by_the_recipes_programs(rehearsal: Rehearsal, settings) -> None:
@@ -342,6 +353,8 @@ DATABASE_RUNS = [
         "apache-modwsgi",
     )
     for database in ("mariadb", "postgresql")
+    # Apache with PostgreSQL: a class's student with a DNS zone and Let's Encrypt, below.
+    if (recipe, database) != ("apache-modwsgi", "postgresql")
     for tls in (
         ["self-signed"]
         if (recipe, database) in {("nginx-gunicorn-systemd", "postgresql"), ("apache-modwsgi", "mariadb")}
@@ -386,6 +399,32 @@ def test_every_recipe_serves_the_app_with_each_database(rehearsal_of, recipe, da
         assert "Secure" in outcome.first_headers.get("set-cookie", ""), outcome.first_headers
     # Then the faults of issue 12, in the same container: the app server's main process
     # killed, the web server and the database restarted.
+    print(survive_faults(rehearsal, settings).line(settings))
+
+
+ZONE = "class.example.org"
+
+
+def test_a_class_with_a_dns_zone_gets_lets_encrypt_certificates_for_the_zone_names(rehearsal_of):
+    """dnsZone with tls letsencrypt, on class-demo's carla (Apache, mod_wsgi, PostgreSQL):
+    her server's names are carla.<zone> and www.carla.<zone>, its site answers to them, it
+    asked Let's Encrypt (the rehearsal's pebble) for them by itself and serves the
+    certificate issued for exactly those names; full marks; then the database and web
+    server faults of the other database runs."""
+    overrides = {"dnsZone": ZONE, "tls": "letsencrypt", "tlsEmail": "teacher@example.org"}
+    settings = load_stack("class-demo", overrides, student="carla")
+    assert settings.server_names == (f"carla.{ZONE}", f"www.carla.{ZONE}")
+    assert settings.database is not None
+    assert (settings.recipe.name, settings.database.name) == ("apache-modwsgi", "postgresql")
+    rehearsal = rehearsal_of(settings)
+    outcome = rehearsal.wait()
+    assert_served(rehearsal, outcome)
+    assert_letsencrypt_certificate_issued(rehearsal, settings)
+    request = (rehearsal.root / "usr/local/sbin/flasklab-letsencrypt").read_text()
+    assert f"--domain carla.{ZONE}" in request and f"--domain www.carla.{ZONE}" in request
+    assert_served_by_the_recipes_programs(rehearsal, settings)
+    assert_env_file_is_private(rehearsal, settings)
+    assert_full_marks(rehearsal, settings)
     print(survive_faults(rehearsal, settings).line(settings))
 
 
