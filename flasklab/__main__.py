@@ -18,8 +18,8 @@ from flasklab.environment import exit_for_missing_package
 try:
     import yaml
 
-    from flasklab.app_secrets import generate_locally
     from flasklab.classroom import COMMANDS as CLASS_COMMANDS
+    from flasklab.compose import generate_locally
     from flasklab.render import render_user_data
     from flasklab.settings import ConfigError, Settings
     from flasklab.stacks import DEFAULT_STACK, load_stack, stack_names

@@ -5,7 +5,7 @@ and what a value the teacher chooses must be.
 Under `pulumi up` the values come from pulumi-random (components/secret_values.py),
 generated once per stack and kept, encrypted, in its state; a value the teacher set with
 `pulumi config set --secret` replaces the generated one. A local render or rehearsal has
-no state: it generates throwaway values with generate_locally().
+no state: it generates throwaway values with flasklab.compose.generate_locally().
 """
 
 from __future__ import annotations
@@ -13,13 +13,8 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from flasklab.contract import LINE_BREAKS
-
-if TYPE_CHECKING:
-    from flasklab.settings import Settings
 
 # Letters and digits only: safe unquoted in URLs, SQL literals and the env file.
 ALPHABET = string.ascii_letters + string.digits
@@ -70,25 +65,3 @@ class AppSecrets:
 
 def generated(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
-
-
-def generate_locally(settings: Settings) -> AppSecrets:
-    """Secrets for a render or rehearsal on this machine, or the ones the teacher chose."""
-    chosen = settings.chosen_secrets
-    return AppSecrets(
-        **{
-            rule.field: chosen.value(rule) or generated(rule.length)
-            for rule in rules_for(settings.database is not None)
-        }
-    )
-
-
-def database_url(settings: Settings, app_secrets: AppSecrets) -> str:
-    """The SQLAlchemy URL of the app's database ('' without one): user and database are
-    named after the app, on this server (localhost)."""
-    engine = settings.database
-    if engine is None:
-        return ""
-    user = settings.app.name
-    password = quote(app_secrets.database_password, safe="")
-    return f"{engine.url_scheme}://{user}:{password}@localhost:{engine.port}/{user}{engine.url_query}"

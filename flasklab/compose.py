@@ -11,8 +11,10 @@ answers.
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import quote
 
 from flasklab import contract, faults
+from flasklab.app_secrets import AppSecrets, generated, rules_for
 from flasklab.faults import Fault
 from flasklab.recipes import (
     APP_ENV_FILE,
@@ -239,3 +241,25 @@ def app_units(settings: Settings) -> list[str]:
 def app_config_files(settings: Settings) -> list[str]:
     """The recipe's own files on the server: the app's service and its configuration."""
     return [for_app(file.path, settings) for file in settings.recipe.files]
+
+
+def generate_locally(settings: Settings) -> AppSecrets:
+    """Secrets for a render or rehearsal on this machine, or the ones the teacher chose."""
+    chosen = settings.chosen_secrets
+    return AppSecrets(
+        **{
+            rule.field: chosen.value(rule) or generated(rule.length)
+            for rule in rules_for(settings.database is not None)
+        }
+    )
+
+
+def database_url(settings: Settings, app_secrets: AppSecrets) -> str:
+    """The SQLAlchemy URL of the app's database ('' without one): user and database are
+    named after the app, on this server (localhost)."""
+    engine = settings.database
+    if engine is None:
+        return ""
+    user = settings.app.name
+    password = quote(app_secrets.database_password, safe="")
+    return f"{engine.url_scheme}://{user}:{password}@localhost:{engine.port}/{user}{engine.url_query}"

@@ -22,7 +22,7 @@ import jinja2
 import yaml
 
 from flasklab import compose, contract, rubric, server_check, server_status
-from flasklab.app_secrets import ALPHABET, AppSecrets, database_url, rules_for
+from flasklab.app_secrets import ALPHABET, AppSecrets, rules_for
 from flasklab.recipes import (
     APP_ENV_FILE,
     BUILD_PACKAGES,
@@ -102,7 +102,7 @@ def flasklab_env(settings: Settings, app_secrets: AppSecrets) -> list[tuple[str,
     """The settings flasklab itself gives the app, after the teacher's appEnv."""
     env = [("SECRET_KEY", app_secrets.secret_key)]
     if settings.database:
-        env.append(("DATABASE_URL", database_url(settings, app_secrets)))
+        env.append(("DATABASE_URL", compose.database_url(settings, app_secrets)))
     if settings.https:
         # Flask's from_prefixed_env() reads it: session cookies only travel over HTTPS.
         env.append(("FLASK_SESSION_COOKIE_SECURE", "true"))

@@ -8,7 +8,8 @@ raises ConfigError listing every problem at once, each with how to fix it.
 Nothing here imports Pulumi: `pulumi up` and `python -m flasklab` share it.
 
 Split by concern: stage 1 (the declared keys and coercion) is flasklab/settings_coercion.py,
-the network's checks flasklab/network_settings.py; their public names are importable from
+the network's checks flasklab/network_settings.py, the app's settings, database, HTTPS and
+exercise checks flasklab/app_checks.py; their public names are importable from
 here as before.
 """
 
@@ -21,16 +22,14 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flasklab import dns_zone, network_settings, settings_coercion
-from flasklab.app_secrets import FORBIDDEN_IN_CHOSEN, MIN_CHOSEN_LENGTH, RULES, AppSecrets
+from flasklab import app_checks, dns_zone, network_settings, settings_coercion
+from flasklab.app_secrets import RULES, AppSecrets
 from flasklab.contract import LINE_BREAKS
 from flasklab.dns_zone import DnsZone
-from flasklab.faults import FAULTS, applicable
-from flasklab.network_settings import network_problems, readiness_port_problems, why_not_public
+from flasklab.network_settings import network_problems, readiness_port_problems
 from flasklab.recipes import DATABASES, RECIPES, STAGES, TLS_MODES, DatabaseEngine, Recipe, Stage, TlsMode
 from flasklab.reserved_names import SQL_RESERVED, TAKEN_NAMES
-from flasklab.rubric_texts import LANGUAGES
-from flasklab.settings_coercion import Values, coerce_all
+from flasklab.settings_coercion import Values, coerce_all, server_names_of, text_of
 from flasklab.stop_schedule import START, STOP, PowerSchedule, schedule_problems, schedules_of
 
 # Names of the modules split from this one, importable from here as before.
@@ -73,7 +72,6 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
 _RELATIVE_PATH = re.compile(r"^(?!/)(?!.*\.\.)[\w./-]+$")
 _URL_PATH = re.compile(r"^(/[\w.-]+)+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN (OPENSSH|RSA|EC) PRIVATE KEY-----\n.+\n-----END \1 PRIVATE KEY-----", re.DOTALL
 )
@@ -82,17 +80,7 @@ READY_TEXT_MAX_LENGTH = 200
 # Text settings that no pattern holds to one line, with AWS's limits on their length: a
 # tag's value (course) and a key pair's name (keyName).
 FREE_TEXT_MAX_LENGTH = {"course": 256, "keyName": 255}
-# Characters an env-file value cannot hold and still read the same to sh, systemd and
-# python-dotenv (the file is KEY='value').
-_ENV_VALUE_FORBIDDEN = ("'", "\\", *LINE_BREAKS)
 PYTHON_ENVS = ("venv", "pipenv")
-# Names flasklab itself writes into the app's env file, and the setting that sets each.
-RESERVED_ENV = {
-    "SECRET_KEY": "secretKey",
-    "DATABASE_URL": "database and databasePassword",
-    "FLASK_SESSION_COOKIE_SECURE": "tls",
-}
-_EMAIL = re.compile(r"^[^@\s'\\\x00-\x1f\x7f]+@[a-z0-9-]+(\.[a-z0-9-]+)+$")
 _Values = Values
 
 
@@ -241,19 +229,19 @@ def load_settings(raw: Mapping[str, Any], stack: str = "dev", secret_keys: Colle
     values = coerce_all(raw, problems)
     problems += [
         *_machine_problems(values),
-        *network_problems(values, _server_names(values)),
+        *network_problems(values, server_names_of(values)),
         *_readiness_port_problems(values),
         *_free_text_problems(values),
         *_app_code_problems(values),
         *_app_runtime_problems(values),
         *_readiness_problems(values),
         *_readiness_login_problems(values, secret_keys),
-        *_app_settings_problems(values),
-        *_database_and_secret_problems(values, secret_keys),
-        *_tls_problems(values),
+        *app_checks.app_settings_problems(values),
+        *app_checks.database_and_secret_problems(values, secret_keys),
+        *app_checks.tls_problems(values),
         *schedule_problems(values),
-        *dns_zone.problems(_text(values, "dnsZone"), _server_names(values)),
-        *_exercise_problems(values),
+        *dns_zone.problems(text_of(values, "dnsZone"), server_names_of(values)),
+        *app_checks.exercise_problems(values),
     ]
     if problems:
         raise ConfigError(problems, stack)
@@ -268,25 +256,16 @@ def _hidden_or_self(path: str) -> bool:
 # The values several stages read the same way.
 
 
-def _text(values: _Values, key: str) -> str:
-    """A text setting without surrounding blanks ('' when unset or not coerced)."""
-    return str(values[key] or "").strip()
-
-
 def _app_entry(values: _Values) -> re.Match[str] | None:
-    return _APP_ENTRY.fullmatch(_text(values, "appEntry"))
+    return _APP_ENTRY.fullmatch(text_of(values, "appEntry"))
 
 
 def _static_dir(values: _Values) -> str:
-    return _text(values, "appStatic").strip("/")
+    return text_of(values, "appStatic").strip("/")
 
 
 def _static_url(values: _Values) -> str:
-    return _text(values, "appStaticUrl").rstrip("/")
-
-
-def _server_names(values: _Values) -> list[str]:
-    return [values["serverName"] or "", *(values["serverAliases"] or [])]
+    return text_of(values, "appStaticUrl").rstrip("/")
 
 
 # Stage 2: check, one function per concern. Each reads only the values.
@@ -305,7 +284,7 @@ def _machine_problems(values: _Values) -> Iterator[str]:
             f'debianRelease: {release!r} is not supported. Use "13" (trixie, the default) '
             f'or "12" (bookworm): `pulumi config set debianRelease 13`.'
         )
-    ami_id = _text(values, "amiId")
+    ami_id = text_of(values, "amiId")
     if ami_id and not _AMI_ID.fullmatch(ami_id):
         yield (
             f"amiId: {ami_id!r} is not an AMI id (ami- followed by 8 or 17 hex digits). Leave it "
@@ -325,8 +304,8 @@ def _readiness_port_problems(values: _Values) -> Iterator[str]:
     if not values["waitForReady"]:
         return
     tls = TLS_MODES.get(values["tls"] or "")
-    has_login_key = bool(_text(values, "sshPrivateKey")) or not (
-        _text(values, "keyName") or _text(values, "sshPublicKey")
+    has_login_key = bool(text_of(values, "sshPrivateKey")) or not (
+        text_of(values, "keyName") or text_of(values, "sshPublicKey")
     )
     yield from readiness_port_problems(
         [port for port in values["openPorts"] or [] if port is not None],
@@ -348,7 +327,7 @@ def _free_text_problems(values: _Values) -> Iterator[str]:
 def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:
     """sshPrivateKey: how `pulumi up` logs in to wait for a server whose key it did not make.
     Never echoed: it is a secret."""
-    private_key = _text(values, "sshPrivateKey")
+    private_key = text_of(values, "sshPrivateKey")
     if not private_key:
         return
     if "sshPrivateKey" not in secret_keys:
@@ -362,7 +341,7 @@ def _readiness_login_problems(values: _Values, secret_keys: Collection[str]) -> 
             "sshPrivateKey is not a private key file's text (it starts with -----BEGIN ... PRIVATE "
             "KEY-----); set it from the file: `pulumi config set --secret sshPrivateKey < labsuser.pem`."
         )
-    if not (_text(values, "keyName") or _text(values, "sshPublicKey")):
+    if not (text_of(values, "keyName") or text_of(values, "sshPublicKey")):
         yield (
             "sshPrivateKey is set, but neither keyName nor sshPublicKey: without them flasklab makes "
             "the stack's own key (the sshPrivateKey output). Remove it with `pulumi config rm sshPrivateKey`."
@@ -384,7 +363,7 @@ def _app_code_problems(values: _Values) -> Iterator[str]:
             f"user, a service, or a word SQL reserves); the app's user, database and units are named "
             f"after it. Choose another, e.g. {app_name}_app or flask_app."
         )
-    repo = _text(values, "appRepo")
+    repo = text_of(values, "appRepo")
     if repo.startswith("-"):
         yield "appRepo must not start with '-' (git would read it as an option); write the repository's URL."
     elif repo and not _GIT_URL.fullmatch(repo):
@@ -392,7 +371,7 @@ def _app_code_problems(values: _Values) -> Iterator[str]:
             f"appRepo: {repo!r} is not a git URL; use https://host/owner/repo.git, "
             f"git@host:owner/repo.git or file:///path (or leave it empty for the sample app)."
         )
-    ref = _text(values, "appRef")
+    ref = text_of(values, "appRef")
     if not _GIT_REF.fullmatch(ref):
         yield f"appRef: {ref!r} is not a branch, tag or commit name, e.g. main."
     entry = _app_entry(values)
@@ -406,7 +385,7 @@ def _app_code_problems(values: _Values) -> Iterator[str]:
             f"appEntry: {values['appEntry']!r} is not module:callable. Write the Python module, a "
             f'colon and the WSGI app in it, e.g. wsgi:app, app:app or "myapp:create_app()".'
         )
-    requirements = _text(values, "appRequirements")
+    requirements = text_of(values, "appRequirements")
     if not _RELATIVE_PATH.fullmatch(requirements) or _hidden_or_self(requirements):
         yield (
             f"appRequirements: {requirements!r} must be a path inside the repository, e.g. requirements.txt."
@@ -425,7 +404,7 @@ def _app_runtime_problems(values: _Values) -> Iterator[str]:
         )
     static_dir = _static_dir(values)
     if static_dir and (
-        _text(values, "appStatic").startswith("/") or not _RELATIVE_PATH.fullmatch(static_dir)
+        text_of(values, "appStatic").startswith("/") or not _RELATIVE_PATH.fullmatch(static_dir)
     ):
         yield (
             f"appStatic: {static_dir!r} must be a folder inside the repository, e.g. static or "
@@ -443,7 +422,7 @@ def _app_runtime_problems(values: _Values) -> Iterator[str]:
 
 def _readiness_problems(values: _Values) -> Iterator[str]:
     """readyPath and readyText: what proves that the app serves."""
-    path = _text(values, "readyPath")
+    path = text_of(values, "readyPath")
     if not _READY_PATH.fullmatch(path):
         yield (
             f"readyPath: {values['readyPath']!r} is not a URL path of the site; write it like / or "
@@ -453,146 +432,6 @@ def _readiness_problems(values: _Values) -> Iterator[str]:
     if any(char in text for char in LINE_BREAKS) or len(text) > READY_TEXT_MAX_LENGTH:
         yield f"readyText must be one line of at most {READY_TEXT_MAX_LENGTH} characters of the page."
     yield from _range_problems(values, "readyTimeoutMinutes")
-
-
-def _app_settings_problems(values: _Values) -> Iterator[str]:
-    """appEnv (its names, its values, the names flasklab writes itself) and appMigrate."""
-    app_env = values["appEnv"] or {}
-    for name, value in app_env.items():
-        if not _ENV_NAME.fullmatch(name):
-            yield (
-                f"appEnv: {name!r} is not an environment variable name; use letters, digits and "
-                f"'_', not starting with a digit, e.g. SECRET_KEY."
-            )
-        if isinstance(value, str) and any(char in value for char in _ENV_VALUE_FORBIDDEN):
-            # Never echo the value: it may be a secret.
-            yield (
-                f"appEnv.{name}: the value holds a single quote, a backslash or a line break, which "
-                f"the env file cannot carry unchanged to every program that reads it. Choose a "
-                f"value without them (a generated password: letters and digits)."
-            )
-    for name, setting in RESERVED_ENV.items():
-        if name in app_env:
-            yield (
-                f"appEnv.{name}: flasklab writes {name} into the env file itself, from {setting}; "
-                f"remove it with `pulumi config rm --path appEnv.{name}`."
-            )
-    if any(char in _text(values, "appMigrate") for char in LINE_BREAKS):
-        yield "appMigrate must be one command line, e.g. `flask db upgrade`."
-
-
-def _database_and_secret_problems(values: _Values, secret_keys: Collection[str]) -> Iterator[str]:
-    """database, and each secret the teacher chose (flasklab.app_secrets.RULES)."""
-    database = DATABASES.get(values["database"] or "")
-    if values["database"] != "none" and database is None:
-        yield (
-            f"database: {values['database']!r} is not a database flasklab installs. Use none, mariadb "
-            f"(MySQL, tutorial 003) or postgresql (tutorial 004): `pulumi config set database mariadb`."
-        )
-    for rule in RULES:
-        key, value = rule.setting, values[rule.setting] or ""
-        if not value:
-            continue
-        if key not in secret_keys:
-            yield (
-                f"{key} is stored in plain text in the stack's file. Set it as a secret: "
-                f"`pulumi config set --secret {key}` (it asks for the value), or remove it with "
-                f"`pulumi config rm {key}` to have one generated."
-            )
-        if any(char in value for char in FORBIDDEN_IN_CHOSEN):
-            yield (
-                f"{key}: the value holds a quote, a backslash or a line break, which the env file and "
-                f"the database's SQL cannot carry unchanged. Choose one with letters, digits and "
-                f"punctuation other than those, or remove it to have one generated."
-            )
-        elif len(value) < MIN_CHOSEN_LENGTH:
-            yield f"{key}: use at least {MIN_CHOSEN_LENGTH} characters, or remove it to have one generated."
-        if rule.needs_database and database is None:
-            yield (
-                f"{key} is set but database is none: set database (mariadb or postgresql) "
-                f"or remove it with `pulumi config rm {key}`."
-            )
-
-
-def _tls_problems(values: _Values) -> Iterator[str]:
-    """tls and tlsEmail, with the ports and server names HTTPS needs (from the values)."""
-    tls = TLS_MODES.get(values["tls"] or "")
-    tls_email = _text(values, "tlsEmail")
-    ports = values["openPorts"] or []
-    if tls is None:
-        yield (
-            f"tls: {values['tls']!r} is not a way flasklab sets up HTTPS. Use none, self-signed "
-            f"(browsers warn; fine for names in /etc/hosts) or letsencrypt (a real public domain)."
-        )
-    elif tls.name != "none" and 443 not in ports:
-        yield (
-            f"tls {tls.name} serves HTTPS on port 443, which openPorts does not open: "
-            f"`pulumi config set --path 'openPorts[{len(ports)}]' 443`."
-        )
-    if tls is not None and tls.name == "letsencrypt":
-        yield from _letsencrypt_problems(ports, tls_email, _server_names(values))
-    elif tls_email and tls is not None:
-        yield "tlsEmail is only used with tls letsencrypt; remove it with `pulumi config rm tlsEmail`."
-
-
-def _exercise_problems(values: _Values) -> Iterator[str]:
-    """stage and language."""
-    if values["stage"] not in STAGES:
-        yield (
-            f"stage: {values['stage']!r} is not a stage. Use finished (the default), app (the student "
-            f"writes the service and the site), bare (the student does everything) or broken (a finished "
-            f"server with one fault to find and fix)."
-        )
-    yield from _fault_problems(values)
-    if values["language"] not in LANGUAGES:
-        languages = ", ".join(LANGUAGES)
-        yield f"language: {values['language']!r} is not one of the rubric's languages: {languages}."
-
-
-def _fault_problems(values: _Values) -> Iterator[str]:
-    fault = values["fault"] or ""
-    if not fault:
-        return
-    if fault not in FAULTS:
-        yield f"fault: {fault!r} is not a fault of the catalogue: {', '.join(FAULTS)} (see docs/faults.md)."
-    elif values["stage"] != "broken":
-        yield (
-            f"fault: {fault} is only applied at stage broken; set stage broken too (or, in a roster, "
-            f"give the student's row the stage broken), or remove the fault."
-        )
-    elif values["recipe"] in RECIPES and fault not in _applicable(values):
-        yield (
-            f"fault: {fault} does not apply to this server (recipe {values['recipe']}, database "
-            f"{values['database']}); it can have: {', '.join(_applicable(values))}."
-        )
-
-
-def _applicable(values: _Values) -> list[str]:
-    database = values["database"] not in (None, "none")
-    return applicable(values["recipe"], database, not _text(values, "appRepo"))
-
-
-def _letsencrypt_problems(ports: list[int], email: str, names: list[str]) -> Iterator[str]:
-    if 80 not in ports:
-        yield (
-            "tls letsencrypt needs port 80 open: Let's Encrypt checks the domain over "
-            "http://NAME/.well-known/acme-challenge/. Add 80 to openPorts."
-        )
-    if not _EMAIL.fullmatch(email):
-        yield (
-            "tls letsencrypt needs tlsEmail, the address Let's Encrypt writes to before a "
-            "certificate expires (one address: no blanks, quotes, backslashes or control characters): "
-            "`pulumi config set tlsEmail teacher@your-school.org`."
-        )
-    for name in names:
-        reason = why_not_public(name)
-        if reason:
-            yield (
-                f"tls letsencrypt: {name!r} {reason}, so it cannot be a public domain. Let's Encrypt "
-                f"only issues certificates for names that public DNS resolves to the server, never "
-                f"for names that exist only in /etc/hosts. Use a domain you control (e.g. "
-                f"flask.your-school.org, with a DNS A record for the server's IP), or tls self-signed."
-            )
 
 
 # The checks' helpers.
@@ -613,7 +452,7 @@ def _build(values: _Values, stack: str) -> Settings:
         stack=stack,
         recipe=RECIPES[values["recipe"]],
         debian_release=values["debianRelease"],
-        ami_id=_text(values, "amiId"),
+        ami_id=text_of(values, "amiId"),
         instance_type=values["instanceType"],
         root_volume_gib=values["rootVolumeGiB"],
         server_name=values["serverName"],
@@ -622,24 +461,24 @@ def _build(values: _Values, stack: str) -> Settings:
         # As AWS takes them: prefix lengths, never netmasks (10.0.0.0/255.0.0.0 is 10.0.0.0/8).
         ssh_cidrs=tuple(str(ipaddress.ip_network(cidr)) for cidr in values["sshCidrs"]),
         web_cidrs=tuple(str(ipaddress.ip_network(cidr)) for cidr in values["webCidrs"]),
-        key_name=_text(values, "keyName"),
-        ssh_public_key=_text(values, "sshPublicKey"),
+        key_name=text_of(values, "keyName"),
+        ssh_public_key=text_of(values, "sshPublicKey"),
         course=values["course"],
         app=_build_app(values),
         tls=TLS_MODES[values["tls"]],
-        tls_email=_text(values, "tlsEmail"),
+        tls_email=text_of(values, "tlsEmail"),
         database=DATABASES.get(values["database"]),
         auto_stop_idle_minutes=values["autoStopIdleMinutes"],
         chosen_secrets=AppSecrets(**{rule.field: values[rule.setting] or "" for rule in RULES}),
         wait_for_ready=values["waitForReady"],
         ready_timeout_minutes=values["readyTimeoutMinutes"],
         # A private key file ends with a line break, which Pulumi's config keeps or not.
-        ssh_private_key=_text(values, "sshPrivateKey") + "\n" if _text(values, "sshPrivateKey") else "",
+        ssh_private_key=text_of(values, "sshPrivateKey") + "\n" if text_of(values, "sshPrivateKey") else "",
         stop_schedule=schedules_of(values).get(STOP),
         start_schedule=schedules_of(values).get(START),
         static_address=values["staticAddress"],
         start_link=values["startLink"],
-        dns_zone=dns_zone.parse(_text(values, "dnsZone")),
+        dns_zone=dns_zone.parse(text_of(values, "dnsZone")),
         stage=STAGES[values["stage"]],
         language=values["language"],
         fault=values["fault"] or "",
@@ -651,18 +490,18 @@ def _build_app(values: _Values) -> AppSettings:
     assert entry is not None, "appEntry was checked"
     return AppSettings(
         name=values["appName"],
-        repo=_text(values, "appRepo"),
-        ref=_text(values, "appRef"),
+        repo=text_of(values, "appRepo"),
+        ref=text_of(values, "appRef"),
         module=entry["module"],
         callable=entry["callable"],
-        requirements=_text(values, "appRequirements"),
+        requirements=text_of(values, "appRequirements"),
         python_env=values["pythonEnv"],
         static_dir=_static_dir(values),
         static_url=_static_url(values),
         workers=values["workers"],
         threads=values["threads"],
         env=tuple(values["appEnv"].items()),
-        migrate=_text(values, "appMigrate"),
-        ready_path=_text(values, "readyPath"),
+        migrate=text_of(values, "appMigrate"),
+        ready_path=text_of(values, "readyPath"),
         ready_text=values["readyText"] or "",
     )

@@ -142,3 +142,15 @@ def _coerce_object(key: str, value: Any, problems: list[str]) -> dict[str, Any] 
         return None
     item_spec = {"type": "string", "default": ""}
     return {str(name): _coerce(f"{key}.{name}", item, item_spec, problems) for name, item in value.items()}
+
+
+# The values several checks read the same way.
+
+
+def text_of(values: Values, key: str) -> str:
+    """A text setting without surrounding blanks ('' when unset or not coerced)."""
+    return str(values[key] or "").strip()
+
+
+def server_names_of(values: Values) -> list[str]:
+    return [values["serverName"] or "", *(values["serverAliases"] or [])]

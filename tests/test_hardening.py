@@ -12,7 +12,8 @@ import string
 import pytest
 
 from flasklab.__main__ import main
-from flasklab.app_secrets import SECRET_SETTINGS, generate_locally
+from flasklab.app_secrets import SECRET_SETTINGS
+from flasklab.compose import generate_locally
 from flasklab.render import USER_DATA_LIMIT, encode_for_ec2, render_files, size_problems
 from flasklab.settings import ConfigError, load_settings
 from flasklab.stacks import load_stack

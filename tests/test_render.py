@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flasklab.app_secrets import generate_locally
+from flasklab.compose import generate_locally
 from flasklab.recipes import APT_RETRIES, RECIPES
 from flasklab.render import (
     SAMPLE_APP_DIR,

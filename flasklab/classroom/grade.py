@@ -37,6 +37,7 @@ from flasklab.classroom.check import add_server_arguments, key_files, plan_serve
 from flasklab.classroom.check_server import Server, SshOptions, ssh_command, ssh_failure
 from flasklab.classroom.grade_export import moodle_mapping, write_grades_csv, write_moodle_csv
 from flasklab.classroom.grade_pages import write_pages
+from flasklab.classroom.grade_results import Grade, Mark
 from flasklab.classroom.live import live_servers
 from flasklab.classroom.outputs import SHEETS_DIR, OutputsError, read_outputs
 from flasklab.people import Person, people_path, read_people
@@ -46,44 +47,6 @@ from flasklab.stacks import load_stack_servers, stack_config
 
 DEFAULT_TIMEOUT = 60.0
 SOURCE = Path(server_check.__file__)
-
-
-@dataclass(frozen=True)
-class Mark:
-    """One checkpoint of one server: passed or not, what showed it, and the hint."""
-
-    key: str
-    title: str
-    points: int
-    passed: bool
-    evidence: str
-    hint: str
-
-
-@dataclass(frozen=True)
-class Grade:
-    student: str
-    address: str
-    marks: tuple[Mark, ...]
-    language: str = "en"  # the class's, for the student's page
-    # Stage broken: the fault the server was given, for the teacher's index and CSV only
-    # (never the student's page: finding it is the exercise).
-    fault: str = ""
-
-    @property
-    def score(self) -> int:
-        return sum(mark.points for mark in self.marks if mark.passed)
-
-    @property
-    def total(self) -> int:
-        return sum(mark.points for mark in self.marks)
-
-    @property
-    def percent(self) -> float:
-        return round(100 * self.score / self.total, 2) if self.total else 0.0
-
-    def failing(self) -> list[Mark]:
-        return [mark for mark in self.marks if not mark.passed]
 
 
 def remote_command(settings: Settings) -> str:

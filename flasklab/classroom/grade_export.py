@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from flasklab.people import Person
 
 if TYPE_CHECKING:
-    from flasklab.classroom.grade import Grade
+    from flasklab.classroom.grade_results import Grade
 
 STUDENT_COLUMN, GRADE_COLUMN = "flasklab_student", "grade"
 # Person field -> (the CSV's column, Moodle's user field to map it to), best first: every

@@ -22,7 +22,7 @@ import jinja2
 from flasklab.rubric_texts import TEXTS_DIR
 
 if TYPE_CHECKING:
-    from flasklab.classroom.grade import Grade
+    from flasklab.classroom.grade_results import Grade
 
 LABELS_FILE = TEXTS_DIR / "page_labels.json"
 INDEX_PAGE = "index.html"
@@ -56,7 +56,9 @@ def render_index(stack: str, grades: Sequence[Grade], graded_at: str, language: 
     rows = [(grade, quote(page_name(grade.student))) for grade in grades]
     template = ENVIRONMENT.get_template("grade_index.html.j2")
     faults = any(grade.fault for grade in grades)
-    return template.render(stack=stack, rows=rows, labels=labels(language), graded_at=graded_at, faults=faults)
+    return template.render(
+        stack=stack, rows=rows, labels=labels(language), graded_at=graded_at, faults=faults
+    )
 
 
 def pages_folder(grades_csv: Path) -> Path:

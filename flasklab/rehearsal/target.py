@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flasklab import compose
-from flasklab.app_secrets import AppSecrets, generate_locally
+from flasklab.app_secrets import AppSecrets
+from flasklab.compose import generate_locally
 from flasklab.probes import Expectation
 from flasklab.readiness import full_expectation
 from flasklab.render import render_user_data
