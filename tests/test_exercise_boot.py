@@ -7,7 +7,13 @@ that server (real SSH, real probes) never falls and ends at full marks. The stud
 replaced by one that says "all ok" is still graded on what it is. On the same boot, once at
 full marks, each typical mistake (static files left to Flask, DEBUG on, the app run as root,
 the unit not enabled then a reboot) costs exactly its checkpoint(s); `class grade --reboot`
-really reboots the container (`sudo systemctl reboot` over SSH) and waits for it."""
+really reboots the container (`sudo systemctl reboot` over SSH) and waits for it.
+
+Two `bare` servers go from nothing to full marks the same way, graded after each major
+step: nginx-gunicorn-systemd through tutorial 001 (its packages, the app's user, folder and
+.env, pipenv's environment, the socket and service, the site) and nginx-uwsgi-supervisor
+through tutorial 002. The app-stage boot above stays its own: it is the one boot of stage
+`app` (its first boot, its readiness line, the student's flasklab-check)."""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from flasklab import readiness
 from flasklab.classroom.check import Server, SshOptions
 from flasklab.classroom.grade import Grade, grade_server
 from flasklab.recipes import CHECK_MODULE
+from flasklab.rehearsal.container import rehearsal_environment
 from flasklab.rehearsal.target import target_for
 from flasklab.stacks import load_stack
 from tests.conftest import boot_prerequisites_missing
@@ -340,8 +347,21 @@ BARE_PASSING_AFTER = {
 def test_a_bare_server_is_graded_as_the_student_does_tutorial_002_from_the_start(
     rehearsal_of, key_pair, tmp_path
 ):
-    key, public_key = key_pair
     settings = load_stack("dev", {"stage": "bare", "recipe": "nginx-uwsgi-supervisor"})
+    scores, total = graded_after_each_step_from_bare(
+        rehearsal_of, key_pair, tmp_path, settings, BARE_STEPS, BARE_PASSING_AFTER
+    )
+    print(f"bare nginx-uwsgi-supervisor server's scores after each step: {scores} of {total}")
+
+
+def graded_after_each_step_from_bare(
+    rehearsal_of, key_pair, tmp_path, settings, steps: dict[str, str], passing_after: dict[str, set[str]]
+) -> tuple[list[int], int]:
+    """Boots `settings` (stage bare), grades it (every checkpoint failing, each by its key),
+    then runs each step over SSH as the login user and grades again: after each step exactly
+    the checkpoints of the steps so far pass, the score never falls and ends at full marks.
+    Returns the scores (before any step, then after each) and the total."""
+    key, public_key = key_pair
     rehearsal = rehearsal_of(dataclasses.replace(target_for(settings), ssh_public_key=public_key))
     address = rehearsal.container.address
     ready = run_over_ssh(key, address, readiness.READY_COMMAND)
@@ -349,16 +369,87 @@ def test_a_bare_server_is_graded_as_the_student_does_tutorial_002_from_the_start
     server = Server("dev", settings, address, settings.server_names, key_file=key)
     ssh = SshOptions(known_hosts=tmp_path / "known_hosts")
     grade = grade_server(server, timeout=90, ssh=ssh)
-    assert failing(grade) == {m.key for m in grade.marks}, explain(grade)  # nothing yet
+    # Nothing yet: every checkpoint fails, and each is one a step below makes pass.
+    assert failing(grade) == set().union(*passing_after.values()), explain(grade)
+    assert grade.score == 0, explain(grade)
     passing: set[str] = set()
     scores = [grade.score]
-    for step, commands in BARE_STEPS.items():
+    for step, commands in steps.items():
         done = run_over_ssh(key, address, commands)
         assert done.returncode == 0, f"{step}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
         grade = grade_server(server, timeout=90, ssh=ssh)
-        passing |= BARE_PASSING_AFTER[step]
+        passing |= passing_after[step]
         assert {m.key for m in grade.marks} - failing(grade) == passing, f"after {step}:\n{explain(grade)}"
         assert grade.score >= scores[-1], f"after {step}: the score fell"
         scores.append(grade.score)
     assert scores[-1] == grade.total, scores
-    print(f"bare server's scores after each step: {scores} of {grade.total}")
+    return scores, grade.total
+
+
+# Tutorial 001 from a bare server (nginx-gunicorn-systemd, pythonEnv pipenv as 001 does):
+# its packages, the app's folder and its .env, pipenv's environment, the unit and the site.
+# Where the recipe differs from 001 (docs/recipes.md), the student follows the paths and the
+# user given with the exercise: the app's own user owns its folder (001: the login user),
+# pipenv keeps the environment in the folder's .venv (PIPENV_VENV_IN_PROJECT), and systemd
+# owns the socket in /run.
+TUTORIAL_001_ENV = "FLASK_APP=wsgi.py\nFLASK_ENV=production\nSECRET_KEY=a-secret-of-the-students-own\n"
+# Plus what the rehearsal's services get and an SSH session does not (this machine's proxy
+# CA for pipenv's own pip, pip's cache): rehearsal-only, as on EC2 pipenv needs none of it.
+AS_APP_USER = "sudo -u flask_app -H env PIPENV_VENV_IN_PROJECT=1 PIPENV_NOSPIN=1 " + " ".join(
+    rehearsal_environment()
+)
+TUTORIAL_001_STEPS = {
+    "the packages": (
+        # 001: python3-pip, pipenv, then Nginx.
+        "sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q"
+        " python3-pip pipenv nginx"
+    ),
+    "the app's folder, its .env and pipenv's environment": (
+        f"sudo useradd --system --user-group --create-home --home-dir {APP} --shell /usr/sbin/nologin"
+        f" flask_app && sudo cp -r /usr/local/share/flasklab/sample-app/. {APP}/"
+        f" && sudo chown -R flask_app:flask_app {APP}"
+        # 001's chmod: Nginx (www-data) reads the static files; useradd made the home 0700.
+        f" && sudo chmod 0755 {APP}"
+        f" && printf '{TUTORIAL_001_ENV}' | sudo -u flask_app tee {APP}/.env > /dev/null"
+        f" && sudo chmod 0600 {APP}/.env"
+        # 001: pipenv install flask gunicorn; the sample app's requirements are its Flask.
+        f" && cd {APP} && {AS_APP_USER} pipenv install $(cat requirements.txt) gunicorn"
+    ),
+    "the socket and the service": (
+        write_file("/etc/systemd/system/flask_app.socket", SOCKET_UNIT)
+        + write_file(
+            "/etc/systemd/system/flask_app.service",
+            SERVICE_UNIT.format(
+                user="User=flask_app\nGroup=flask_app\n", restart="Restart=on-failure\n"
+            ).replace(f"EnvironmentFile={ENV_FILE}", f"EnvironmentFile={APP}/.env"),
+        )
+        + "sudo systemctl daemon-reload && sudo systemctl enable --now flask_app.socket"
+        + " && sudo systemctl enable --now flask_app.service"
+    ),
+    "the Nginx site": STUDENT_STEPS["the Nginx site"],
+}
+TUTORIAL_001_PASSING_AFTER = {
+    "the packages": {"packages", "web_config"},
+    "the app's folder, its .env and pipenv's environment": {"app_code", "app_owner", "virtualenv"},
+    "the socket and the service": {
+        "service_defined",
+        "service_enabled",
+        "service_active",
+        "app_user",
+        "debug_off",
+        "restarts",
+        "answers_locally",
+    },
+    "the Nginx site": {"site_enabled", "answers_by_name", "static_files"},
+}
+
+
+def test_a_bare_server_is_graded_as_the_student_does_tutorial_001_from_the_start(
+    rehearsal_of, key_pair, tmp_path
+):
+    settings = load_stack("dev", {"stage": "bare", "pythonEnv": "pipenv"})
+    assert settings.recipe.name == "nginx-gunicorn-systemd"
+    scores, total = graded_after_each_step_from_bare(
+        rehearsal_of, key_pair, tmp_path, settings, TUTORIAL_001_STEPS, TUTORIAL_001_PASSING_AFTER
+    )
+    print(f"bare nginx-gunicorn-systemd server's scores after each step: {scores} of {total}")

@@ -17,6 +17,18 @@ from flasklab.rehearsal import network, package_cache, runs
 from flasklab.rehearsal.image import LOCAL_CA_DIR, ensure_image
 
 
+def rehearsal_environment() -> list[str]:
+    """NAME=value pairs a rehearsal's services get (SSH sessions do not: a test that runs
+    pip or pipenv over SSH passes them itself): pip's cache where package_cache keeps it,
+    and, where this machine trusts a proxy's CA, that CA for pip as vendored by pipenv
+    (which ignores the system's CA store)."""
+    variables = [f"PIP_CACHE_DIR={package_cache.PIP_CACHE}"]
+    if any(LOCAL_CA_DIR.glob("*.crt")):
+        bundle = "/etc/ssl/certs/ca-certificates.crt"
+        variables += [f"PIP_CERT={bundle}", f"REQUESTS_CA_BUNDLE={bundle}"]
+    return variables
+
+
 class Container:
     """prepare() a copy of the image seeded with the user-data, boot() it, read
     cloud_init_result() until cloud-init is done, stop() it, boot() it again, remove() it."""
@@ -109,16 +121,10 @@ class Container:
             (self.root / "etc/gitconfig").write_text(f"[safe]\n{trusted}")
 
     def _set_manager_environment(self) -> None:
-        """Rehearsal-only environment for every service, cloud-init's included: pip's
-        cache where package_cache keeps it, and, where this machine trusts a proxy's CA,
-        that CA for pip as vendored by pipenv (which ignores the system's CA store)."""
-        variables = [f"PIP_CACHE_DIR={package_cache.PIP_CACHE}"]
-        if any(LOCAL_CA_DIR.glob("*.crt")):
-            bundle = "/etc/ssl/certs/ca-certificates.crt"
-            variables += [f"PIP_CERT={bundle}", f"REQUESTS_CA_BUNDLE={bundle}"]
+        """Rehearsal-only environment for every service, cloud-init's included."""
         conf = self.root / "etc/systemd/system.conf.d/50-flasklab-rehearsal.conf"
         conf.parent.mkdir(parents=True, exist_ok=True)
-        conf.write_text(f"[Manager]\nDefaultEnvironment={' '.join(variables)}\n")
+        conf.write_text(f"[Manager]\nDefaultEnvironment={' '.join(rehearsal_environment())}\n")
 
     def boot(self) -> None:
         record = self._record
