@@ -65,7 +65,7 @@ FAULTS: dict[str, Fault] = {
             "site-not-enabled",
             ALL_RECIPES,
             ("site_enabled", *_THROUGH_THE_SITE, "static_files", "https"),
-            also_fails=(("apache2", ("service_defined", "app_user")),),
+            also_fails=(("apache2", ("service_defined", "app_user", "debug_off")),),
         ),
         Fault("socket-mismatch", PROXIED, ("answers_locally", *_THROUGH_THE_SITE)),
         Fault("unit-not-enabled", ALL_RECIPES, ("service_enabled",)),
