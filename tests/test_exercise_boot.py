@@ -328,10 +328,12 @@ BARE_STEPS = {
         + " && sudo rm -f /etc/nginx/sites-enabled/default && sudo nginx -t && sudo systemctl restart nginx"
     ),
 }
-BARE_PASSING_AFTER = {
-    "the packages": {"packages", "web_config"},
-    "the app, its user and its virtualenv": {"app_code", "app_owner", "virtualenv"},
-    "the supervisor program": {
+# What a student's server passes after each major step of a tutorial from stage bare: the
+# packages, the app (its user, code and virtualenv), its service, the web server's site.
+CHECKPOINTS_OF_EACH_STEP = (
+    {"packages", "web_config"},
+    {"app_code", "app_owner", "virtualenv"},
+    {
         "service_defined",
         "service_enabled",
         "service_active",
@@ -340,8 +342,9 @@ BARE_PASSING_AFTER = {
         "restarts",
         "answers_locally",
     },
-    "the Nginx site": {"site_enabled", "answers_by_name", "static_files"},
-}
+    {"site_enabled", "answers_by_name", "static_files"},
+)
+BARE_PASSING_AFTER = dict(zip(BARE_STEPS, CHECKPOINTS_OF_EACH_STEP, strict=True))
 
 
 def test_a_bare_server_is_graded_as_the_student_does_tutorial_002_from_the_start(
@@ -428,20 +431,7 @@ TUTORIAL_001_STEPS = {
     ),
     "the Nginx site": STUDENT_STEPS["the Nginx site"],
 }
-TUTORIAL_001_PASSING_AFTER = {
-    "the packages": {"packages", "web_config"},
-    "the app's folder, its .env and pipenv's environment": {"app_code", "app_owner", "virtualenv"},
-    "the socket and the service": {
-        "service_defined",
-        "service_enabled",
-        "service_active",
-        "app_user",
-        "debug_off",
-        "restarts",
-        "answers_locally",
-    },
-    "the Nginx site": {"site_enabled", "answers_by_name", "static_files"},
-}
+TUTORIAL_001_PASSING_AFTER = dict(zip(TUTORIAL_001_STEPS, CHECKPOINTS_OF_EACH_STEP, strict=True))
 
 
 def test_a_bare_server_is_graded_as_the_student_does_tutorial_001_from_the_start(
