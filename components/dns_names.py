@@ -38,6 +38,11 @@ STARTED_INSTANCES = {
     "detail-type": ["EC2 Instance State-change Notification"],
     "detail": {"state": ["running"]},
 }
+# A record made while its server is stopped (dnsZone added mid-term, after a refresh that
+# read no address) cannot be empty: Route 53 refuses an A record without a valid address,
+# which would stop that `pulumi up`. It points at TEST-NET-1 (RFC 5737, never routed)
+# until the server's next start, when the updater writes the real address.
+STOPPED_SERVER_ADDRESS = "192.0.2.1"
 # How much of the zone lookup's error `pulumi up` quotes.
 REASON_LIMIT = 300
 
@@ -116,7 +121,7 @@ class DnsNames(pulumi.ComponentResource):
                 name=normalized(record),
                 type="A",
                 ttl=dns_updater.RECORD_TTL_SECONDS,
-                records=[server.public_ip],
+                records=[pulumi.Output.from_input(server.public_ip).apply(_address_or_placeholder)],
                 # A record the teacher made by hand for the student (tutorial 003) becomes this one,
                 # rather than failing the `pulumi up`.
                 allow_overwrite=True,
@@ -168,6 +173,10 @@ class DnsNames(pulumi.ComponentResource):
             opts=child,
         )
         aws.cloudwatch.EventTarget(f"{name}-target", rule=rule.name, arn=function.arn, opts=child)
+
+
+def _address_or_placeholder(address: str) -> str:
+    return address or STOPPED_SERVER_ADDRESS
 
 
 def updater_environment(args: DnsNamesArgs) -> dict[str, Any]:

@@ -218,6 +218,20 @@ def test_a_refresh_never_puts_an_old_address_back(run_program):
         assert not replaced(after, again)
 
 
+def test_a_zone_added_while_the_servers_are_stopped_makes_records_route_53_accepts(run_program):
+    """A refresh of stopped servers reads no public address; Route 53 refuses an empty A
+    record, so each is made pointing nowhere (TEST-NET-1) until the updater's next start."""
+    import ipaddress
+
+    from components.dns_names import STOPPED_SERVER_ADDRESS
+
+    run_program.public_ip = ""
+    run = run_program(CLASS, dnsZone=ZONE)
+    addresses = {value for record in _records(run).values() for value in record["inputs"]["records"]}
+    assert addresses == {STOPPED_SERVER_ADDRESS}
+    assert ipaddress.ip_address(STOPPED_SERVER_ADDRESS) in ipaddress.ip_network("192.0.2.0/24")
+
+
 def test_a_zone_not_in_the_account_stops_pulumi_up_before_any_resource(run_program):
     with pytest.raises(
         pulumi.RunError, match=r"dnsZone: the hosted zone missing\.example\.org could not be read"
