@@ -195,7 +195,10 @@ def test_an_app_stage_server_is_graded_low_then_full_as_the_student_does_the_tut
 
 
 # Typical mistakes on a server at full marks: (make it, undo it, what it fails).
-RESTART_APP = " && sudo systemctl restart flask_app.service"
+# reset-failed first: the mistakes restart the app several times within seconds, and
+# systemd refuses a sixth start within 10 s ("start of the service was attempted too
+# often", StartLimitBurst), as its message tells the student to do.
+RESTART_APP = " && sudo systemctl reset-failed flask_app.service && sudo systemctl restart flask_app.service"
 ENV_FILE = "/etc/flasklab/flask_app/env"
 ROOT_DROP_IN = "/etc/systemd/system/flask_app.service.d/as-root.conf"
 MISTAKES = {
